@@ -26,6 +26,12 @@ kstatus lightgbm_import(const char *data, size_t len, kspec **out, kerr *e);
 /* The JSON document python/kiln_sklearn_export.py writes. Caller frees *out with kspec_free. */
 kstatus sklearn_import(const char *data, size_t len, kspec **out, kerr *e);
 
+/* Runs the scikit-learn exporter embedded in the binary (python/kiln_sklearn_export.py) on a
+ * joblib/pickle file, with the interpreter named by KILN_PYTHON (default /usr/bin/python3).
+ * Returns the exporter's JSON in a malloc'd, NUL-terminated buffer (caller frees) or an error
+ * carrying the exporter's own message (e.g. the name of an unsupported estimator). */
+kstatus sklearn_export(const char *path, char **json, size_t *len, kerr *e);
+
 /* Imports the model file at `path`: detects the format from content when fmt is KFMT_AUTO,
  * runs the scikit-learn exporter for pickles, and records provenance metadata (source format,
  * framework and version, source sha256, import time, Kiln version). Caller frees *out. */
