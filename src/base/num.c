@@ -1,0 +1,91 @@
+/* num.c — correctly rounded decimal parsing with a fast path, and round-trip printing. */
+#include "base/num.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Fast exact path: [-+]digits[.digits][(e|E)[-+]digits]. Returns 1 when it produced the
+ * correctly rounded result, 0 when the caller must fall back to strtod. */
+static int parse_fast(const char *p, const char *end, double *out)
+{
+    int neg = 0;
+    if (p < end && (*p == '-' || *p == '+')) neg = *p++ == '-';
+    uint64_t mant = 0;
+    int digits = 0, frac = 0, any = 0;
+    for (; p < end && (unsigned)(*p - '0') < 10; p++, any = 1)
+        if (mant || *p != '0') mant = mant * 10 + (uint64_t)(*p - '0'), digits++;
+    if (p < end && *p == '.') {
+        for (p++; p < end && (unsigned)(*p - '0') < 10; p++, any = 1, frac++)
+            if (mant || *p != '0') mant = mant * 10 + (uint64_t)(*p - '0'), digits++;
+    }
+    if (!any || digits > 19) return 0;
+    int exp = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int eneg = 0, edigits = 0;
+        p++;
+        if (p < end && (*p == '-' || *p == '+')) eneg = *p++ == '-';
+        for (; p < end && (unsigned)(*p - '0') < 10 && edigits < 6; p++, edigits++)
+            exp = exp * 10 + (*p - '0');
+        if (!edigits) return 0;
+        if (eneg) exp = -exp;
+    }
+    if (p != end) return 0;
+    exp -= frac;
+    if (mant > (1ull << 53) || exp < -22 || exp > 22) return 0;
+    double v = (double)mant;
+    v = exp < 0 ? v / pow10_exact[-exp] : v * pow10_exact[exp];
+    *out = neg ? -v : v;
+    return 1;
+}
+
+static int parse_slow(const char *p, size_t len, double *out)
+{
+    char tmp[128];
+    if (len >= sizeof tmp) return 0;
+    memcpy(tmp, p, len);
+    tmp[len] = 0;
+    char *endp;
+    double v = strtod(tmp, &endp);
+    if (endp != tmp + len) return 0;
+    /* strtod also takes hex floats and "infinity"/"nan(...)": accept only the plain forms */
+    for (size_t i = 0; i < len; i++)
+        if (tmp[i] == 'x' || tmp[i] == 'X' || tmp[i] == '(') return 0;
+    *out = v;
+    return 1;
+}
+
+int num_parse_double(const char *p, size_t len, double *out)
+{
+    const char *end = p + len;
+    while (p < end && is_space(*p)) p++;
+    while (end > p && is_space(end[-1])) end--;
+    if (p == end) return 0;
+    if (parse_fast(p, end, out)) return 1;
+    size_t n = (size_t)(end - p);
+    if ((n == 3 && strncasecmp(p, "nan", 3) == 0)) {
+        *out = NAN;
+        return 1;
+    }
+    return parse_slow(p, n, out);
+}
+
+int num_format_double(double v, char out[32])
+{
+    if (isnan(v)) return (int)(memcpy(out, "nan", 4), 3);
+    if (isinf(v)) return v > 0 ? (int)(memcpy(out, "inf", 4), 3) : (int)(memcpy(out, "-inf", 5), 4);
+    /* 17 significant digits always round-trip; one snprintf keeps output fast. */
+    return snprintf(out, 32, "%.17g", v);
+}

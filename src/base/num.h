@@ -1,0 +1,21 @@
+/* num.h — number parsing and printing for text formats (CSV, later JSON bodies).
+ *
+ * Parsing is correctly rounded (the same double Python's float() gives): a fast exact path for
+ * short decimals (Clinger's: integer mantissa < 2^53 and |exponent| <= 22 need one IEEE
+ * multiply or divide), strtod for everything else. */
+#ifndef KILN_NUM_H
+#define KILN_NUM_H
+
+#include <stddef.h>
+
+/* Parses the whole of p[0..len) as a decimal number (leading/trailing spaces allowed).
+ * Accepts "nan"/"NaN" (→ NaN), "inf"/"-inf"/"Infinity". Returns 1 on success, 0 if the text is
+ * not entirely a number. An empty field is not a number here: callers decide what it means. */
+int num_parse_double(const char *p, size_t len, double *out);
+
+/* Writes `v` so that parsing it back gives the same double (%.17g); NaN as "nan", infinities
+ * as "inf"/"-inf". Returns the length written (out needs
+ * 32 bytes). */
+int num_format_double(double v, char out[32]);
+
+#endif

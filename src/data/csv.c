@@ -1,0 +1,219 @@
+/* csv.c — quote-aware block reading and in-memory record splitting. */
+#include "data/csv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void csv_record_init(csv_record *r)
+{
+    memset(r, 0, sizeof *r);
+}
+
+void csv_record_free(csv_record *r)
+{
+    free(r->fields);
+    free(r->scratch);
+    csv_record_init(r);
+}
+
+static int push_field(csv_record *r, const char *p, size_t len, kerr *e)
+{
+    if (r->n == r->cap) {
+        if (r->cap >= CSV_MAX_FIELDS)
+            return kerr_set(e, K_LIMIT, "more than %d fields in a record", CSV_MAX_FIELDS), -1;
+        int cap = r->cap ? r->cap * 2 : 64;
+        csv_field *f = realloc(r->fields, (size_t)cap * sizeof *f);
+        if (!f) return kerr_set(e, K_NOMEM, "out of memory"), -1;
+        r->fields = f;
+        r->cap = cap;
+    }
+    r->fields[r->n++] = (csv_field){p, len};
+    return 0;
+}
+
+/* Copies a quoted field's content (between the quotes, "" -> ") into the record's scratch. */
+static const char *unescape(csv_record *r, const char *p, size_t len, size_t *out_len, size_t *used)
+{
+    if (*used + len > r->scratch_cap) {
+        size_t cap = (*used + len) * 2;
+        char *s = realloc(r->scratch, cap);
+        if (!s) return NULL;
+        /* earlier fields pointing into scratch must move with it */
+        for (int i = 0; i < r->n; i++)
+            if (r->fields[i].p >= r->scratch && r->fields[i].p < r->scratch + r->scratch_cap)
+                r->fields[i].p = s + (r->fields[i].p - r->scratch);
+        r->scratch = s;
+        r->scratch_cap = cap;
+    }
+    char *dst = r->scratch + *used, *o = dst;
+    for (size_t i = 0; i < len; i++) {
+        *o++ = p[i];
+        if (p[i] == '"') i++; /* the second quote of a "" pair */
+    }
+    *out_len = (size_t)(o - dst);
+    *used += *out_len;
+    return dst;
+}
+
+static int split_quoted(const char **pp, const char *end, csv_record *r, size_t *used, kerr *e)
+{
+    const char *p = *pp + 1, *start = p;
+    int escaped = 0;
+    for (;;) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) return kerr_set(e, K_FORMAT, "unterminated quoted field"), -1;
+        if (q + 1 < end && q[1] == '"') {
+            escaped = 1;
+            p = q + 2;
+            continue;
+        }
+        size_t len = (size_t)(q - start), out_len = len;
+        const char *content = escaped ? unescape(r, start, len, &out_len, used) : start;
+        if (!content) return kerr_set(e, K_NOMEM, "out of memory"), -1;
+        p = q + 1;
+        if (p < end && *p != ',' && *p != '\n' && *p != '\r')
+            return kerr_set(e, K_FORMAT, "unexpected text after a closing quote"), -1;
+        *pp = p;
+        return push_field(r, content, out_len, e);
+    }
+}
+
+int csv_split(const char **pos, const char *end, csv_record *r, kerr *e)
+{
+    const char *p = *pos;
+    size_t used = 0;
+    r->n = 0;
+    if (p >= end) return 0;
+    for (;;) {
+        if (p < end && *p == '"') {
+            if (split_quoted(&p, end, r, &used, e)) return -1;
+        } else {
+            const char *start = p;
+            while (p < end && *p != ',' && *p != '\n') p++;
+            size_t len = (size_t)(p - start);
+            if (len && start[len - 1] == '\r' && (p == end || *p == '\n')) len--;
+            if (push_field(r, start, len, e)) return -1;
+        }
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p < end && *p == '\r') p++;
+        if (p < end && *p == '\n') p++;
+        *pos = p;
+        return 1;
+    }
+}
+
+/* ---- block source ---------------------------------------------------------------------------- */
+
+struct csv_source {
+    int fd, eof;
+    size_t block, max_block;
+    char *carry; /* bytes after the last record boundary of the previous read */
+    size_t carry_len;
+};
+
+csv_source *csv_source_new(int fd, size_t block, size_t max_block)
+{
+    csv_source *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->fd = fd;
+    s->block = block;
+    s->max_block = max_block < block ? block : max_block;
+    return s;
+}
+
+void csv_source_free(csv_source *s)
+{
+    if (!s) return;
+    free(s->carry);
+    free(s);
+}
+
+/* Offset just past the last record boundary in buf[0..len), counting quotes so newlines inside
+ * quoted fields are skipped; 0 when there is none. Also counts line feeds before it. */
+static size_t last_boundary(const char *buf, size_t len, size_t *lines)
+{
+    size_t cut = 0, nl = 0, nl_at_cut = 0;
+    int in_quotes = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (c == '"') in_quotes = !in_quotes;
+        else if (c == '\n') {
+            nl++;
+            if (!in_quotes) cut = i + 1, nl_at_cut = nl;
+        }
+    }
+    *lines = nl_at_cut;
+    return cut;
+}
+
+static ssize_t read_full(int fd, char *p, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+int csv_source_next(csv_source *s, char **block, size_t *len, size_t *lines, kerr *e)
+{
+    size_t want = s->block;
+    for (;;) {
+        size_t cap = s->carry_len + want;
+        char *buf = malloc(cap + 1);
+        if (!buf) return kerr_set(e, K_NOMEM, "out of memory reading CSV"), -1;
+        if (s->carry_len) memcpy(buf, s->carry, s->carry_len);
+        ssize_t got = s->eof ? 0 : read_full(s->fd, buf + s->carry_len, want);
+        if (got < 0) {
+            free(buf);
+            return kerr_set(e, K_IO, "read error: %s", strerror(errno)), -1;
+        }
+        if ((size_t)got < want) s->eof = 1;
+        size_t total = s->carry_len + (size_t)got;
+        free(s->carry);
+        s->carry = NULL;
+        s->carry_len = 0;
+        if (total == 0) {
+            free(buf);
+            return 0;
+        }
+        size_t cut = s->eof ? total : last_boundary(buf, total, lines);
+        if (s->eof) {
+            size_t dummy;
+            last_boundary(buf, total, &dummy);
+            *lines = dummy + (total && buf[total - 1] != '\n');
+        }
+        if (cut == 0) { /* no complete record yet: read more, up to the limit */
+            if (total >= s->max_block) {
+                free(buf);
+                return kerr_set(e, K_LIMIT, "a CSV record is longer than %zu bytes", s->max_block), -1;
+            }
+            s->carry = buf;
+            s->carry_len = total;
+            want = s->block;
+            continue;
+        }
+        if (cut < total) {
+            s->carry = malloc(total - cut);
+            if (!s->carry) {
+                free(buf);
+                return kerr_set(e, K_NOMEM, "out of memory reading CSV"), -1;
+            }
+            memcpy(s->carry, buf + cut, total - cut);
+            s->carry_len = total - cut;
+        }
+        buf[cut] = 0;
+        *block = buf;
+        *len = cut;
+        return 1;
+    }
+}
