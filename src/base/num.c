@@ -1,6 +1,7 @@
 /* num.c — correctly rounded decimal parsing with a fast path, and round-trip printing. */
 #include "base/num.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,36 @@ static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r';
 }
+
+#if defined(__x86_64__) && LDBL_MANT_DIG == 64
+/* Second exact path for mantissas up to 19 digits: the product or quotient is computed once in
+ * x87 extended precision (64-bit significand; 10^k is exact there for k <= 27), then rounded
+ * to double. Rounding twice is wrong only when the extended result sits within one of its
+ * units of a halfway point between doubles; those rare cases go to strtod. */
+static const long double pow10_ext[] = {
+    1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+    1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
+    1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+
+static int scale_ext(uint64_t mant, int exp, double *out)
+{
+    if (exp < -27 || exp > 27) return 0;
+    long double v = (long double)mant;
+    v = exp < 0 ? v / pow10_ext[-exp] : v * pow10_ext[exp];
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits); /* the 64-bit significand comes first on x86 */
+    uint64_t low = bits & 0x7ff;    /* the 11 bits a double drops */
+    if (low >= 0x3ff && low <= 0x401) return 0;
+    *out = (double)v;
+    return 1;
+}
+#else
+static int scale_ext(uint64_t mant, int exp, double *out)
+{
+    (void)mant, (void)exp, (void)out;
+    return 0;
+}
+#endif
 
 /* Fast exact path: [-+]digits[.digits][(e|E)[-+]digits]. Returns 1 when it produced the
  * correctly rounded result, 0 when the caller must fall back to strtod. */
@@ -44,7 +75,11 @@ static int parse_fast(const char *p, const char *end, double *out)
     }
     if (p != end) return 0;
     exp -= frac;
-    if (mant > (1ull << 53) || exp < -22 || exp > 22) return 0;
+    if (mant > (1ull << 53) || exp < -22 || exp > 22) {
+        if (!scale_ext(mant, exp, out)) return 0;
+        if (neg) *out = -*out;
+        return 1;
+    }
     double v = (double)mant;
     v = exp < 0 ? v / pow10_exact[-exp] : v * pow10_exact[exp];
     *out = neg ? -v : v;

@@ -56,7 +56,9 @@ typedef struct {
 
 typedef struct {
     char *block;
-    size_t len, first_line; /* line number (1-based) of the block's first line */
+    size_t len;
+    size_t lines;    /* line feeds in the block (counted by the worker) */
+    size_t err_line; /* on error: line of the bad row, counted from the block's first line */
     buf out;
     kerr err;
     int state; /* 0 empty, 1 ready, 2 taken, 3 done */
@@ -73,11 +75,18 @@ typedef struct {
 
 /* ---- scoring one block ----------------------------------------------------------------------- */
 
-static size_t line_of(const char *start, const char *at, size_t first_line)
+/* Line feeds in [start, at). */
+static size_t count_lines(const char *start, const char *at)
 {
-    size_t n = first_line;
-    for (const char *c = start; c < at; c++) n += *c == '\n';
+    size_t n = 0;
+    for (const char *c = start; (c = memchr(c, '\n', (size_t)(at - c))) != NULL; c++) n++;
     return n;
+}
+
+/* Names the input line of a failed job's bad row, given the line the block started on. */
+static void name_line(job *j, size_t first_line)
+{
+    if (j->err.code) kerr_prefix(&j->err, "input line %zu", first_line + j->err_line);
 }
 
 static int parse_row(const plan *p, const csv_record *rec, double *row, kerr *e)
@@ -164,9 +173,7 @@ static kstatus score_batch(const plan *p, scratch *sc, size_t n, buf *out, kerr 
 static int flush_batch(const plan *p, scratch *sc, size_t n, job *j)
 {
     if (!n || !score_batch(p, sc, n, &j->out, &j->err)) return 0;
-    if (j->err.code == K_INVALID)
-        kerr_prefix(&j->err, "input line %zu",
-                    line_of(j->block, sc->row_start[sc->bad_row], j->first_line));
+    j->err_line = count_lines(j->block, sc->row_start[sc->bad_row]);
     return -1;
 }
 
@@ -181,7 +188,7 @@ static void run_job(const plan *p, job *j, scratch *sc)
         if (rc == 0) break;
         if (rc > 0 && sc->rec.n == 1 && sc->rec.fields[0].len == 0) continue; /* blank line */
         if (rc < 0 || parse_row(p, &sc->rec, sc->rows + n * (size_t)p->n_feat, &j->err)) {
-            kerr_prefix(&j->err, "input line %zu", line_of(j->block, at, j->first_line));
+            j->err_line = count_lines(j->block, at);
             return;
         }
         sc->row_start[n] = at;
@@ -190,7 +197,7 @@ static void run_job(const plan *p, job *j, scratch *sc)
             n = 0;
         }
     }
-    flush_batch(p, sc, n, j);
+    if (flush_batch(p, sc, n, j) == 0) j->lines = count_lines(j->block, end);
 }
 
 /* ---- worker pool ----------------------------------------------------------------------------- */
@@ -241,34 +248,35 @@ static void *worker(void *arg)
 }
 
 /* Reads the next block into a free slot; returns 1 if one was queued, 0 at EOF, -1 on error. */
-static int feed(queue *q, csv_source *src, size_t *line, kerr *e)
+static int feed(queue *q, csv_source *src, kerr *e)
 {
     char *block;
-    size_t len, lines;
-    int rc = csv_source_next(src, &block, &len, &lines, e);
+    size_t len;
+    int rc = csv_source_next(src, &block, &len, e);
     if (rc <= 0) return rc;
     pthread_mutex_lock(&q->mu);
     job *j = &q->jobs[q->n_read % q->depth];
     memset(j, 0, sizeof *j);
     j->block = block;
     j->len = len;
-    j->first_line = *line;
     j->state = 1;
     q->n_read++;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
-    *line += lines;
     return 1;
 }
 
-/* Waits for job `seq`, writes its output and frees it. */
-static int drain(queue *q, size_t seq, FILE *out, kerr *e)
+/* Waits for job `seq`, writes its output and frees it; *line is the line its block starts on
+ * and advances past it. */
+static int drain(queue *q, size_t seq, size_t *line, FILE *out, kerr *e)
 {
     job *j = &q->jobs[seq % q->depth];
     pthread_mutex_lock(&q->mu);
     while (j->state != 3) pthread_cond_wait(&q->cv, &q->mu);
     pthread_mutex_unlock(&q->mu);
     int rc = 0;
+    name_line(j, *line);
+    *line += j->lines;
     if (j->err.code) {
         *e = j->err;
         rc = -1;
@@ -277,6 +285,7 @@ static int drain(queue *q, size_t seq, FILE *out, kerr *e)
         rc = -1;
     }
     free(j->block);
+    j->block = NULL;
     buf_free(&j->out);
     j->state = 0;
     return rc;
@@ -297,12 +306,12 @@ static int pump(const plan *p, csv_source *src, size_t first_line, int threads, 
     int rc = started ? 0 : (kerr_set(e, K_NOMEM, "cannot start threads"), -1), eof = 0;
     while (rc == 0 && !(eof && written == q.n_read)) {
         if (!eof && q.n_read - written < q.depth) {
-            int f = feed(&q, src, &line, e);
+            int f = feed(&q, src, e);
             if (f < 0) rc = -1;
             eof = f == 0;
             continue;
         }
-        rc = drain(&q, written++, out, e);
+        rc = drain(&q, written++, &line, out, e);
     }
     pthread_mutex_lock(&q.mu);
     q.stop = 1;
@@ -360,8 +369,7 @@ static void write_header(const plan *p, FILE *out)
 /* Reads the header record from the first block, leaving the rest queued in `first`. */
 static int read_header(plan *p, csv_source *src, char **first, size_t *first_len, kerr *e)
 {
-    size_t lines;
-    int rc = csv_source_next(src, first, first_len, &lines, e);
+    int rc = csv_source_next(src, first, first_len, e);
     if (rc == 0) return kerr_set(e, K_FORMAT, "input is empty (a header row is required)"), -1;
     if (rc < 0) return -1;
     csv_record hdr;
@@ -423,17 +431,17 @@ static int predict_stream(plan *p, int in_fd, int threads, FILE *out, kerr *e)
     if (rc == 0) {
         write_header(p, out);
         /* the header block's remaining records are scored first, synchronously */
-        job j = {.block = first, .len = first_len, .first_line = 2};
+        job j = {.block = first, .len = first_len};
         scratch sc;
         if (scratch_init(&sc, p)) kerr_set(&j.err, K_NOMEM, "out of memory");
         else run_job(p, &j, &sc);
         scratch_free(&sc);
+        name_line(&j, 2);
         if (j.err.code) *e = j.err, rc = -1;
         else if (j.out.len && fwrite(j.out.data, 1, j.out.len, out) != j.out.len)
             rc = (kerr_set(e, K_IO, "write error"), -1);
-        size_t lines = line_of(first, first + first_len, 2);
         buf_free(&j.out);
-        if (rc == 0) rc = pump(p, src, lines, threads, out, e);
+        if (rc == 0) rc = pump(p, src, 2 + j.lines, threads, out, e);
     }
     free(first);
     csv_source_free(src);

@@ -133,21 +133,21 @@ void csv_source_free(csv_source *s)
     free(s);
 }
 
-/* Offset just past the last record boundary in buf[0..len), counting quotes so newlines inside
- * quoted fields are skipped; 0 when there is none. Also counts line feeds before it. */
-static size_t last_boundary(const char *buf, size_t len, size_t *lines)
+/* Offset just past the last record boundary in buf[0..len), or 0 when there is none. Blocks
+ * start on a record boundary, so quote parity starts even; a block without quotes (the common
+ * case for numeric data) needs only a reverse search for the last newline. */
+static size_t last_boundary(const char *buf, size_t len)
 {
-    size_t cut = 0, nl = 0, nl_at_cut = 0;
+    if (!memchr(buf, '"', len)) {
+        const char *nl = memrchr(buf, '\n', len);
+        return nl ? (size_t)(nl - buf) + 1 : 0;
+    }
+    size_t cut = 0;
     int in_quotes = 0;
     for (size_t i = 0; i < len; i++) {
-        char c = buf[i];
-        if (c == '"') in_quotes = !in_quotes;
-        else if (c == '\n') {
-            nl++;
-            if (!in_quotes) cut = i + 1, nl_at_cut = nl;
-        }
+        if (buf[i] == '"') in_quotes = !in_quotes;
+        else if (buf[i] == '\n' && !in_quotes) cut = i + 1;
     }
-    *lines = nl_at_cut;
     return cut;
 }
 
@@ -164,7 +164,7 @@ static ssize_t read_full(int fd, char *p, size_t n)
     return (ssize_t)got;
 }
 
-int csv_source_next(csv_source *s, char **block, size_t *len, size_t *lines, kerr *e)
+int csv_source_next(csv_source *s, char **block, size_t *len, kerr *e)
 {
     size_t want = s->block;
     for (;;) {
@@ -186,12 +186,7 @@ int csv_source_next(csv_source *s, char **block, size_t *len, size_t *lines, ker
             free(buf);
             return 0;
         }
-        size_t cut = s->eof ? total : last_boundary(buf, total, lines);
-        if (s->eof) {
-            size_t dummy;
-            last_boundary(buf, total, &dummy);
-            *lines = dummy + (total && buf[total - 1] != '\n');
-        }
+        size_t cut = s->eof ? total : last_boundary(buf, total);
         if (cut == 0) { /* no complete record yet: read more, up to the limit */
             if (total >= s->max_block) {
                 free(buf);

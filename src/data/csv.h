@@ -45,10 +45,9 @@ typedef struct csv_source csv_source;
 csv_source *csv_source_new(int fd, size_t block, size_t max_block);
 void csv_source_free(csv_source *s);
 
-/* Returns the next block of whole records in a malloc'd buffer the caller now owns (free()),
- * with its length and the number of line feeds it holds (for row numbers in messages).
- * Returns 1 with a block, 0 at end of input, -1 on error (I/O, or a record longer than
- * max_block). */
-int csv_source_next(csv_source *s, char **block, size_t *len, size_t *lines, kerr *e);
+/* Returns the next block of whole records in a malloc'd, NUL-terminated buffer the caller now
+ * owns (free()), and its length. Returns 1 with a block, 0 at end of input, -1 on error (I/O,
+ * or a record longer than max_block). */
+int csv_source_next(csv_source *s, char **block, size_t *len, kerr *e);
 
 #endif

@@ -1,0 +1,100 @@
+/* test_num.c — number parsing must give exactly strtod's correctly rounded double (the fast
+ * paths included), and CSV splitting must follow RFC 4180. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/num.h"
+#include "data/csv.h"
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t next_u64(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Random doubles printed with 1..19 significant digits and in every exponent range. */
+static void test_parse_matches_strtod(void **state)
+{
+    long mismatches = 0;
+    char text[64];
+    for (int i = 0; i < 1000000; i++) {
+        uint64_t r = next_u64();
+        double v;
+        if (i % 2) {
+            memcpy(&v, &r, sizeof v);
+            if (!isfinite(v)) continue;
+        } else {
+            v = ((double)(r >> 11) / 9007199254740992.0 - 0.5) * pow(10, (int)(r % 50) - 25);
+        }
+        snprintf(text, sizeof text, "%.*g", 1 + (int)(next_u64() % 19), v);
+        double want = strtod(text, NULL), got;
+        if (!num_parse_double(text, strlen(text), &got) || memcmp(&want, &got, sizeof got)) {
+            if (mismatches++ < 5) printf("mismatch: %s -> %a, strtod %a\n", text, got, want);
+        }
+    }
+    printf("max_mismatches=%ld over 1e6 numbers\n", mismatches);
+    assert_int_equal(mismatches, 0);
+}
+
+static void test_parse_forms(void **state)
+{
+    double v;
+    assert_true(num_parse_double(" 1.5 ", 5, &v) && v == 1.5);
+    assert_true(num_parse_double("-2e3", 4, &v) && v == -2000);
+    assert_true(num_parse_double("NaN", 3, &v) && isnan(v));
+    assert_true(num_parse_double("12345678901234567890123", 23, &v) && v == 12345678901234567890123.0);
+    assert_false(num_parse_double("1.5x", 4, &v));
+    assert_false(num_parse_double("0x10", 4, &v));
+    assert_false(num_parse_double("", 0, &v));
+    assert_false(num_parse_double("1e", 2, &v));
+    assert_false(num_parse_double("--1", 3, &v));
+    char out[32];
+    num_format_double(0.1, out);
+    assert_true(strtod(out, NULL) == 0.1);
+}
+
+static void test_csv_split(void **state)
+{
+    const char *text = "a,\"b \"\"q\"\"\",c\r\n1,,3\n\"x\ny\",2";
+    const char *pos = text, *end = text + strlen(text);
+    csv_record r;
+    csv_record_init(&r);
+    kerr e = {0};
+    assert_int_equal(csv_split(&pos, end, &r, &e), 1);
+    assert_int_equal(r.n, 3);
+    assert_true(r.fields[1].len == 5 && memcmp(r.fields[1].p, "b \"q\"", 5) == 0);
+    assert_true(r.fields[2].len == 1 && r.fields[2].p[0] == 'c'); /* CR dropped */
+    assert_int_equal(csv_split(&pos, end, &r, &e), 1);
+    assert_true(r.n == 3 && r.fields[1].len == 0);
+    assert_int_equal(csv_split(&pos, end, &r, &e), 1);
+    assert_true(r.n == 2 && r.fields[0].len == 3 && r.fields[0].p[1] == '\n');
+    assert_int_equal(csv_split(&pos, end, &r, &e), 0);
+    const char *bad = "\"unterminated,1\n";
+    pos = bad;
+    assert_int_equal(csv_split(&pos, bad + strlen(bad), &r, &e), -1);
+    assert_true(strstr(e.msg, "unterminated") != NULL);
+    csv_record_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_matches_strtod),
+        cmocka_unit_test(test_parse_forms),
+        cmocka_unit_test(test_csv_split),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
