@@ -1,8 +1,8 @@
 /* predictor.c — scoring: preprocessing, estimator dispatch, base score and output link.
  *
  * Tree ensembles are evaluated by trees.c (compact layouts, several rows at a time); linear
- * models and MLPs are plain dense arithmetic here. Scratch space is allocated per call in
- * chunks of at most CHUNK_ROWS rows, so memory stays bounded whatever n is. */
+ * models and MLPs are plain dense arithmetic here. Rows are processed in chunks (at most
+ * CHUNK_ROWS, fewer for wide models), so scratch memory stays bounded whatever n is. */
 #include "model/predictor.h"
 
 #include <math.h>
@@ -12,6 +12,7 @@
 #include "model/trees.h"
 
 #define CHUNK_ROWS 256
+#define CHUNK_DOUBLES 65536 /* bound on rows x widest layer held at once */
 
 struct kmodel {
     kspec *spec;
@@ -163,20 +164,46 @@ static double activate(kactivation act, double v)
     return v;
 }
 
-static void mlp_row(const kmlp *mlp, const double *x, double *a, double *b, double *scores)
+/* One dense layer over n rows (x: n rows of l->n_in, y: n rows of l->n_out). Rows go four at a
+ * time so each weight row is loaded once per four rows; the inner loop over outputs is
+ * contiguous and vectorises. */
+static void dense_rows(const klayer *l, const double *x, size_t n, double *y, int hidden)
+{
+    size_t ni = (size_t)l->n_in, no = (size_t)l->n_out, r = 0;
+    for (size_t i = 0; i < n * no; i++) y[i] = l->bias[i % no];
+    for (; r + 4 <= n; r += 4) {
+        double *y0 = y + r * no, *y1 = y0 + no, *y2 = y1 + no, *y3 = y2 + no;
+        const double *x0 = x + r * ni;
+        for (size_t j = 0; j < ni; j++) {
+            const double *w = l->weight + j * no;
+            double v0 = x0[j], v1 = x0[ni + j], v2 = x0[2 * ni + j], v3 = x0[3 * ni + j];
+            for (size_t o = 0; o < no; o++) {
+                y0[o] += v0 * w[o];
+                y1[o] += v1 * w[o];
+                y2[o] += v2 * w[o];
+                y3[o] += v3 * w[o];
+            }
+        }
+    }
+    for (; r < n; r++)
+        for (size_t j = 0; j < ni; j++) {
+            const double *w = l->weight + j * no;
+            double v = x[r * ni + j], *yr = y + r * no;
+            for (size_t o = 0; o < no; o++) yr[o] += v * w[o];
+        }
+    if (hidden)
+        for (size_t i = 0; i < n * no; i++) y[i] = activate(l->act, y[i]);
+}
+
+/* The network over n rows; a and b hold n * max_width doubles each. */
+static void mlp_rows(const kmlp *mlp, const double *x, size_t n, double *a, double *b,
+                     double *scores)
 {
     const double *in = x;
     for (int32_t i = 0; i < mlp->n_layers; i++) {
-        const klayer *l = &mlp->layers[i];
-        double *out = i == mlp->n_layers - 1 ? scores : (in == a ? b : a);
-        for (int32_t o = 0; o < l->n_out; o++) out[o] = l->bias[o];
-        for (int32_t j = 0; j < l->n_in; j++) {
-            const double *w = l->weight + (size_t)j * l->n_out;
-            double v = in[j];
-            for (int32_t o = 0; o < l->n_out; o++) out[o] += v * w[o];
-        }
-        if (i < mlp->n_layers - 1)
-            for (int32_t o = 0; o < l->n_out; o++) out[o] = activate(l->act, out[o]);
+        int last = i == mlp->n_layers - 1;
+        double *out = last ? scores : (in == a ? b : a);
+        dense_rows(&mlp->layers[i], in, n, out, !last);
         in = out;
     }
 }
@@ -243,16 +270,14 @@ static void estimate(const kmodel *m, const double *x, size_t n, double *scores,
         trees_predict(m->trees, x, n, (size_t)m->n_in, scores);
         return;
     }
-    for (size_t r = 0; r < n; r++) {
-        const double *row = x + r * (size_t)m->n_in;
-        double *sc = scores + r * (size_t)k;
-        if (s->kind == KEST_LINEAR)
-            linear_row(&s->linear, row, sc);
-        else
-            mlp_row(&s->mlp, row, a, b, sc);
-        if (s->base_score)
-            for (int32_t i = 0; i < k; i++) sc[i] += s->base_score[i];
-    }
+    if (s->kind == KEST_MLP)
+        mlp_rows(&s->mlp, x, n, a, b, scores);
+    else
+        for (size_t r = 0; r < n; r++)
+            linear_row(&s->linear, x + r * (size_t)m->n_in, scores + r * (size_t)k);
+    if (s->base_score)
+        for (size_t r = 0; r < n; r++)
+            for (int32_t i = 0; i < k; i++) scores[r * (size_t)k + (size_t)i] += s->base_score[i];
 }
 
 kstatus kmodel_predict(const kmodel *m, const double *rows, size_t n, double *values,
@@ -260,13 +285,15 @@ kstatus kmodel_predict(const kmodel *m, const double *rows, size_t n, double *va
 {
     const kspec *s = m->spec;
     size_t w = (size_t)m->max_width, k = (size_t)s->n_outputs, nv = (size_t)kspec_n_values(s);
-    size_t chunk = n < CHUNK_ROWS ? n : CHUNK_ROWS;
+    size_t chunk = CHUNK_DOUBLES / w;
+    chunk = chunk < 1 ? 1 : chunk > CHUNK_ROWS ? CHUNK_ROWS : chunk;
+    chunk = n < chunk ? n : chunk;
     int pre = s->n_steps > 0;
     double stack[4096];
-    size_t need = 2 * w + chunk * k + (pre ? chunk * (size_t)m->n_in : 0);
+    size_t need = 2 * w * chunk + chunk * k + (pre ? chunk * (size_t)m->n_in : 0);
     double *scratch = need <= 4096 ? stack : malloc(need * sizeof *scratch);
     if (!scratch) return K_NOMEM;
-    double *a = scratch, *b = a + w, *scores = b + w, *xin = scores + chunk * k;
+    double *a = scratch, *b = a + w * chunk, *scores = b + w * chunk, *xin = scores + chunk * k;
     for (size_t r0 = 0; r0 < n; r0 += chunk) {
         size_t c = n - r0 < chunk ? n - r0 : chunk;
         const double *x = rows + r0 * (size_t)s->n_features;

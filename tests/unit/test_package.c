@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,41 @@ static kspec *make_trees(void)
     return s;
 }
 
+/* 2 -> 3 (tanh) -> 3 (softmax) network. */
+static const double mlp_w1[] = {0.5, -1.0, 0.25, 2.0, 0.1, -0.3}, mlp_b1[] = {0.1, 0.2, -0.1};
+static const double mlp_w2[] = {1, 0, -1, 0.5, 0.5, 0.5, -2, 1, 0}, mlp_b2[] = {0, 0.1, 0.2};
+
+static kspec *make_mlp(void)
+{
+    kspec *s = kspec_new(1 << 20);
+    features(s, 2);
+    static klayer layers[2];
+    layers[0] = (klayer){2, 3, mlp_w1, mlp_b1, KACT_TANH};
+    layers[1] = (klayer){3, 3, mlp_w2, mlp_b2, KACT_IDENTITY};
+    static const char *labels[] = {"a", "b", "c"};
+    s->kind = KEST_MLP;
+    s->mlp = (kmlp){2, layers};
+    s->task = KTASK_CLASSIFICATION;
+    s->n_outputs = 3;
+    s->n_classes = 3;
+    s->class_labels = labels;
+    s->link = KLINK_SOFTMAX;
+    return s;
+}
+
+/* The same network written out plainly, one row at a time. */
+static void mlp_reference(const double *x, double *p)
+{
+    double h[3], z[3], mx = -INFINITY, sum = 0;
+    for (int o = 0; o < 3; o++) h[o] = tanh(mlp_b1[o] + x[0] * mlp_w1[o] + x[1] * mlp_w1[3 + o]);
+    for (int o = 0; o < 3; o++) {
+        z[o] = mlp_b2[o] + h[0] * mlp_w2[o] + h[1] * mlp_w2[3 + o] + h[2] * mlp_w2[6 + o];
+        mx = z[o] > mx ? z[o] : mx;
+    }
+    for (int o = 0; o < 3; o++) sum += exp(z[o] - mx);
+    for (int o = 0; o < 3; o++) p[o] = exp(z[o] - mx) / sum;
+}
+
 static kmodel *roundtrip(kspec *s)
 {
     buf b;
@@ -112,6 +148,21 @@ static void test_trees_roundtrip(void **state)
     assert_true(v[0] == 0.5 - 1 + 10);
     assert_true(v[1] == 0.5 + 2 + 20); /* x < t is strict: 1.0 goes right, 0.0 goes right */
     assert_true(v[2] == 0.5 - 1 + 20); /* NaN: default left in tree 0, right in tree 1 */
+    kmodel_free(m);
+}
+
+static void test_mlp_batch(void **state)
+{
+    kmodel *m = roundtrip(make_mlp());
+    double rows[14], v[21], want[3], maxdiff = 0;
+    for (int i = 0; i < 14; i++) rows[i] = (i * 0.37) - 2.1;
+    assert_int_equal(kmodel_predict(m, rows, 7, v, NULL), K_OK); /* 4-row tile + 3 left over */
+    for (int r = 0; r < 7; r++) {
+        mlp_reference(rows + 2 * r, want);
+        for (int o = 0; o < 3; o++) maxdiff = fmax(maxdiff, fabs(v[3 * r + o] - want[o]));
+    }
+    printf("mlp max_abs_diff=%.1e\n", maxdiff);
+    assert_true(maxdiff < 1e-15);
     kmodel_free(m);
 }
 
@@ -187,7 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_roundtrip), cmocka_unit_test(test_trees_roundtrip),
         cmocka_unit_test(test_damage_rejected), cmocka_unit_test(test_validate_rejects_cycles),
-        cmocka_unit_test(test_le_to_lt),
+        cmocka_unit_test(test_le_to_lt), cmocka_unit_test(test_mlp_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
