@@ -4,8 +4,8 @@
 # atomic output (nothing written on failure), threads giving identical output, package damage.
 set -uo pipefail
 kiln=$1 dir=$2
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 root=$(cd "$(dirname "$0")/../.." && pwd)
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 fails=0 checks=0
 check() { # description, command...
   local what=$1; shift
