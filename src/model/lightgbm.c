@@ -663,7 +663,7 @@ static kstatus split_node(const tree_arrays *a, int32_t i, uint32_t word_base, k
         int32_t c = (int32_t)t;
         /* No default flag: NaN goes right, and invalid (negative, too large) categories take
          * the "not in set" direction, which is right too. */
-        n->flags = KNODE_CATEGORICAL;
+        n->flags = KNODE_CATEGORICAL | KNODE_CAT_TRUNCATE;
         n->cat_start = word_base + (uint32_t)a->cat_bounds[c];
         n->cat_len = (uint32_t)(a->cat_bounds[c + 1] - a->cat_bounds[c]);
         return K_OK;

@@ -90,14 +90,21 @@ enum {
                                             category follows the default direction instead of the
                                             "not in set" direction */
     KNODE_NAN_AS_ZERO = 1u << 5,    /* LightGBM missing type None/Zero: NaN is first replaced by 0 */
-    KNODE_ZERO_MISSING = 1u << 6,   /* LightGBM missing type Zero: |x| <= 1e-35 takes the default
-                                       direction */
+    KNODE_ZERO_MISSING = 1u << 6,   /* LightGBM missing type Zero: |x| <= KSPEC_ZERO_BAND takes
+                                       the default direction */
+    KNODE_CAT_TRUNCATE = 1u << 7,   /* categorical: the category is x truncated toward zero, so
+                                       values in (-1, 0) are category 0 (LightGBM's C cast);
+                                       without it any x < 0 is invalid (XGBoost) */
 };
+
+/* LightGBM's kZeroThreshold: the float literal 1e-35f widened to double. */
+#define KSPEC_ZERO_BAND ((double)1e-35f)
 
 /* One node. Decision for a numeric split, after the ensemble's input rounding (see
  * ktrees.f32_inputs): go left iff x < threshold (strictly). Importers whose library uses
  * `x <= t` convert with kspec_le_to_lt. Missing (NaN) inputs take the default direction unless
- * KNODE_NAN_AS_ZERO. Categorical splits: category c = (int)x; c is in the set iff bit c of
+ * KNODE_NAN_AS_ZERO. Categorical splits: category c = (int)x (see KNODE_CAT_TRUNCATE for
+ * negative x); c is in the set iff bit c of
  * cat_words[cat_start .. cat_start + cat_len) is set (bit c%32 of word c/32). */
 typedef struct {
     uint32_t flags;

@@ -107,7 +107,8 @@ static inline void acc_finish(const trees_compiled *c, double *acc)
 
 static int category_in_set(const ktrees *t, const ktree_node *n, double x, int *invalid)
 {
-    *invalid = !(x >= 0) || x >= 32.0 * (double)n->cat_len;
+    double lowest = (n->flags & KNODE_CAT_TRUNCATE) ? -1.0 : 0.0;
+    *invalid = !(x > lowest || x == 0.0) || x >= 32.0 * (double)n->cat_len;
     if (*invalid) return 0;
     uint32_t c = (uint32_t)x;
     return (t->cat_words[n->cat_start + c / 32] >> (c % 32)) & 1u;
@@ -122,7 +123,7 @@ static int goes_left(const ktrees *t, const ktree_node *n, double x)
         if (!(f & KNODE_NAN_AS_ZERO)) return dflt;
         x = 0.0;
     }
-    if ((f & KNODE_ZERO_MISSING) && fabs(x) <= 1e-35) return dflt;
+    if ((f & KNODE_ZERO_MISSING) && fabs(x) <= KSPEC_ZERO_BAND) return dflt;
     if (f & KNODE_CATEGORICAL) {
         int invalid;
         int in = category_in_set(t, n, x, &invalid);

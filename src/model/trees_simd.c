@@ -33,15 +33,11 @@
 #define INLINE static inline __attribute__((always_inline))
 
 enum {
-    XT_FLOATS = 8192,  /* the 16-row tile: n_in <= 512 */
+    XT_FLOATS = 8192,  /* the 16-row tile, 32 KiB: up to 512 slots (256 features) */
     MAX_OUT = 16,      /* accumulators per block */
+    G = 4,             /* trees walked together (3 to 6 measure alike on Zen 5) */
+    BLEND_LEVELS = 4,  /* levels whose row values come from whole slots (2 to 5 alike) */
 };
-#ifndef G
-#define G 4
-#endif
-#ifndef BLEND_LEVELS
-#define BLEND_LEVELS 4
-#endif
 
 /* Writes the expanded rows (trees_plan.h) of 16 rows, rounded to float32, as a slot-major
  * tile: xt[slot * 16 + lane]. */

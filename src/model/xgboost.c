@@ -53,7 +53,7 @@
 
 #define PREFIX "XGBoost model: "
 
-/* ---- JSON pull parser -------------------------------------------------------------------------- */
+/* ---- JSON pull parser ------------------------------------------------------------------------ */
 
 typedef struct {
     const char *start, *p, *end;
@@ -62,8 +62,8 @@ typedef struct {
 
 typedef struct {
     double d;
-    float f;     /* parsed from the text directly, not rounded from d */
-    int64_t i;   /* integers only (saturated) */
+    float f;   /* parsed from the text directly, not rounded from d */
+    int64_t i; /* integers only (saturated) */
     int is_int;
 } jnum;
 
@@ -95,7 +95,8 @@ static kstatus jexpect(jreader *r, char c, const char *what)
 static kstatus jstring_end(jreader *r, const char **close)
 {
     size_t n = (size_t)(r->end - r->p), i = 1;
-    while (i < n && r->p[i] != '"') i += r->p[i] == '\\' ? 2 : 1;
+    while (i < n && r->p[i] != '"')
+        i += r->p[i] == '\\' ? 2 : 1;
     if (i >= n) {
         r->p = r->end;
         return jfail(r, "unterminated string");
@@ -109,7 +110,7 @@ static int hex4(const char *s, uint32_t *v)
     *v = 0;
     for (int i = 0; i < 4; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
+        int d = c >= '0' && c <= '9'   ? c - '0'
                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                        : -1;
@@ -151,8 +152,8 @@ static kstatus junicode(jreader *r, const char **s, const char *to, uint32_t *cp
     if (*cp >= 0xDC00 && *cp <= 0xDFFF) return jfail(r, "unpaired surrogate in string");
     if (*cp >= 0xD800 && *cp <= 0xDBFF) {
         uint32_t lo = 0;
-        if (to - *s < 6 || (*s)[0] != '\\' || (*s)[1] != 'u' || !hex4(*s + 2, &lo) ||
-            lo < 0xDC00 || lo > 0xDFFF)
+        if (to - *s < 6 || (*s)[0] != '\\' || (*s)[1] != 'u' || !hex4(*s + 2, &lo) || lo < 0xDC00 ||
+            lo > 0xDFFF)
             return jfail(r, "unpaired surrogate in string");
         *s += 6;
         *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -197,6 +198,26 @@ static kstatus jdecode(jreader *r, const char *from, const char *to, char *out)
     return K_OK;
 }
 
+/* Returns 1 when s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or code points
+ * past U+10FFFF). Names we keep end up in package manifests and JSON answers. */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (len == 0 || len > n - i) return 0;
+        uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
 /* Reads a string; keeps a copy in `a` when out is not NULL (at most `max` bytes), else just
  * steps over it. */
 static kstatus jstring(jreader *r, arena *a, const char **out, size_t max)
@@ -216,6 +237,7 @@ static kstatus jstring(jreader *r, arena *a, const char **out, size_t max)
     if (!s) return kerr_set(r->e, K_LIMIT, PREFIX "model too large for the memory limit");
     st = jdecode(r, r->p + 1, close, s);
     if (st) return st;
+    if (!utf8_valid((const unsigned char *)s, strlen(s))) return jfail(r, "string is not UTF-8");
     r->p = close + 1;
     *out = s;
     return K_OK;
@@ -348,10 +370,14 @@ static kstatus jskip(jreader *r, int depth)
         while (!(st = jelement(r, &first, &more)) && more)
             if ((st = jskip(r, depth + 1))) return st;
         return st;
-    case '"': return jstring(r, NULL, NULL, 0);
-    case 't': return jliteral(r, "true");
-    case 'f': return jliteral(r, "false");
-    case 'n': return jliteral(r, "null");
+    case '"':
+        return jstring(r, NULL, NULL, 0);
+    case 't':
+        return jliteral(r, "true");
+    case 'f':
+        return jliteral(r, "false");
+    case 'n':
+        return jliteral(r, "null");
     default: {
         jnum v = {0};
         return jnumber(r, &v);
@@ -458,7 +484,9 @@ static kstatus int_element(xparser *x, int32_t *out)
 static kstatus read_ints(xparser *x, ivec *out)
 {
     int32_t cap = 0, i = 0;
-    kstatus st = array_start(x, sizeof *out->v, MAX_ARRAY, (void **)&out->v, &cap);
+    void *mem = NULL;
+    kstatus st = array_start(x, sizeof *out->v, MAX_ARRAY, &mem, &cap);
+    out->v = mem;
     for (int first = 1, more; !st && !(st = jelement(&x->r, &first, &more)) && more; i++)
         st = i < cap ? int_element(x, &out->v[i]) : jfail(&x->r, "array longer than counted");
     out->n = i;
@@ -468,7 +496,9 @@ static kstatus read_ints(xparser *x, ivec *out)
 static kstatus read_floats(xparser *x, fvec *out)
 {
     int32_t cap = 0, i = 0;
-    kstatus st = array_start(x, sizeof *out->v, MAX_ARRAY, (void **)&out->v, &cap);
+    void *mem = NULL;
+    kstatus st = array_start(x, sizeof *out->v, MAX_ARRAY, &mem, &cap);
+    out->v = mem;
     for (int first = 1, more; !st && !(st = jelement(&x->r, &first, &more)) && more; i++) {
         jnum v = {0};
         if (i >= cap) return jfail(&x->r, "array longer than counted");
@@ -481,7 +511,9 @@ static kstatus read_floats(xparser *x, fvec *out)
 static kstatus read_strings(xparser *x, svec *out)
 {
     int32_t cap = 0, i = 0;
-    kstatus st = array_start(x, sizeof *out->v, MAX_ARRAY, (void **)&out->v, &cap);
+    void *mem = NULL;
+    kstatus st = array_start(x, sizeof *out->v, MAX_ARRAY, &mem, &cap);
+    out->v = mem;
     for (int first = 1, more; !st && !(st = jelement(&x->r, &first, &more)) && more; i++)
         st = i < cap ? jstring(&x->r, x->tmp, &out->v[i], MAX_STRING)
                      : jfail(&x->r, "array longer than counted");
@@ -497,7 +529,8 @@ static kstatus read_params(xparser *x, const char *const *keys, const char **val
     kstatus st = jexpect(&x->r, '{', "expected an object");
     for (int first = 1, more; !st && !(st = jmember(&x->r, &first, key, &more)) && more;) {
         int k = 0;
-        while (keys[k] && strcmp(keys[k], key) != 0) k++;
+        while (keys[k] && strcmp(keys[k], key) != 0)
+            k++;
         st = keys[k] ? jstring(&x->r, x->tmp, &values[k], MAX_STRING) : jskip(&x->r, 0);
     }
     return st;
@@ -505,16 +538,18 @@ static kstatus read_params(xparser *x, const char *const *keys, const char **val
 
 /* ---- the model as written in the file -------------------------------------------------------- */
 
+/* The string parameters we read, in the order of the key lists below. */
+enum { LP_BASE_SCORE, LP_NUM_CLASS, LP_NUM_FEATURE, LP_NUM_TARGET, LP_COUNT };
+enum { GP_NUM_TREES, GP_NUM_PARALLEL_TREE, GP_COUNT };
+enum { TP_NUM_NODES, TP_SIZE_LEAF_VECTOR, TP_COUNT };
+
 typedef struct {
-    int32_t id; /* -1 when absent */
-    const char *param[3]; /* tree_param: num_nodes, size_leaf_vector, num_deleted */
+    int32_t id;                      /* -1 when absent */
+    const char *param[TP_COUNT + 1]; /* tree_param strings */
     ivec left, right, feature, split_type, default_left;
     ivec cats, cat_nodes, cat_segments, cat_sizes;
     fvec cond;
 } xtree;
-
-enum { LP_BASE_SCORE, LP_NUM_CLASS, LP_NUM_FEATURE, LP_NUM_TARGET, LP_COUNT };
-enum { GP_NUM_TREES, GP_NUM_PARALLEL_TREE, GP_SIZE_LEAF_VECTOR, GP_COUNT };
 
 typedef struct {
     int has_version;
@@ -536,16 +571,15 @@ typedef struct {
 
 static const char *const learner_keys[] = {"base_score", "num_class", "num_feature", "num_target",
                                            NULL};
-static const char *const gbtree_keys[] = {"num_trees", "num_parallel_tree", "size_leaf_vector",
-                                          NULL};
-static const char *const tree_keys[] = {"num_nodes", "size_leaf_vector", "num_deleted", NULL};
+static const char *const gbtree_keys[] = {"num_trees", "num_parallel_tree", NULL};
+static const char *const tree_keys[] = {"num_nodes", "size_leaf_vector", NULL};
 
 static kstatus parse_tree_member(xparser *x, xtree *t, int32_t k, const char *key)
 {
-    static const char *const int_keys[] = {"left_children", "right_children",  "split_indices",
-                                           "split_type",    "default_left",    "categories",
-                                           "categories_nodes", "categories_segments",
-                                           "categories_sizes"};
+    static const char *const int_keys[] = {
+        "left_children",    "right_children",      "split_indices",
+        "split_type",       "default_left",        "categories",
+        "categories_nodes", "categories_segments", "categories_sizes"};
     ivec *ints[] = {&t->left, &t->right,     &t->feature,      &t->split_type, &t->default_left,
                     &t->cats, &t->cat_nodes, &t->cat_segments, &t->cat_sizes};
     snprintf(x->what, sizeof x->what, "tree %d %s", k, key);
@@ -575,7 +609,9 @@ static kstatus parse_trees(xparser *x, xmodel *m)
 {
     int32_t cap = 0, i = 0;
     snprintf(x->what, sizeof x->what, "trees");
-    kstatus st = array_start(x, sizeof *m->trees, MAX_TREES, (void **)&m->trees, &cap);
+    void *mem = NULL;
+    kstatus st = array_start(x, sizeof *m->trees, MAX_TREES, &mem, &cap);
+    m->trees = mem;
     for (int first = 1, more; !st && !(st = jelement(&x->r, &first, &more)) && more; i++)
         st = i < cap ? parse_tree(x, &m->trees[i], i) : jfail(&x->r, "array longer than counted");
     m->n_trees = i;
@@ -682,7 +718,8 @@ static kstatus parse_version(xparser *x, xmodel *m)
     if (st) return st;
     if (v.n != 3 || v.v[0] < 0 || v.v[1] < 0 || v.v[2] < 0)
         return kerr_set(x->r.e, K_FORMAT, PREFIX "version must be three non-negative integers");
-    for (int i = 0; i < 3; i++) m->version[i] = v.v[i];
+    for (int i = 0; i < 3; i++)
+        m->version[i] = v.v[i];
     m->has_version = 1;
     return K_OK;
 }
@@ -692,12 +729,14 @@ static kstatus parse_document(xparser *x, xmodel *m)
     jreader *r = &x->r;
     if (r->end - r->p >= 3 && memcmp(r->p, "\xEF\xBB\xBF", 3) == 0) r->p += 3; /* UTF-8 BOM */
     if (jpeek(r) != '{')
-        return kerr_set(r->e, K_FORMAT, PREFIX "not a JSON document (expected '{'; save the "
-                                               "model with save_model(\"model.json\"))");
+        return kerr_set(r->e, K_FORMAT,
+                        PREFIX "not a JSON document (expected '{'; save the "
+                               "model with save_model(\"model.json\"))");
     /* UBJSON objects also open with '{', followed by a type marker rather than a quote */
     if (r->p + 1 < r->end && r->p[1] && strchr("iUIlLdD$#", r->p[1]))
-        return kerr_set(r->e, K_UNSUPPORTED, PREFIX "this looks like UBJSON (.ubj); save the "
-                                                     "model as JSON with save_model(\"model.json\")");
+        return kerr_set(r->e, K_UNSUPPORTED,
+                        PREFIX "this looks like UBJSON (.ubj); save the "
+                               "model as JSON with save_model(\"model.json\")");
     char key[KEY_MAX];
     kstatus st = jexpect(r, '{', "expected an object");
     for (int first = 1, more; !st && !(st = jmember(r, &first, key, &more)) && more;) {
@@ -787,7 +826,8 @@ static kstatus param_int(xbuild *b, const char *text, const char *name, int64_t 
     char *stop;
     errno = 0;
     long long v = strtoll(text, &stop, 10);
-    if (stop == text || *stop || errno) return fail(b, K_FORMAT, "%s \"%.40s\" is not an integer", name, text);
+    if (stop == text || *stop || errno)
+        return fail(b, K_FORMAT, "%s \"%.40s\" is not an integer", name, text);
     if (v < lo) return fail(b, K_FORMAT, "%s = %lld is below %lld", name, v, (long long)lo);
     if (v > hi) return fail(b, K_LIMIT, "%s = %lld exceeds the limit %lld", name, v, (long long)hi);
     *out = v;
@@ -799,7 +839,8 @@ static kstatus check_version(xbuild *b)
     const xmodel *m = b->m;
     if (!m->has_version) return fail(b, K_FORMAT, "missing \"version\" (not an XGBoost model?)");
     if (m->version[0] < 1 || m->version[0] > 3)
-        return fail(b, K_UNSUPPORTED, "XGBoost version %lld.%lld.%lld is not supported (1.x to 3.x)",
+        return fail(b, K_UNSUPPORTED,
+                    "XGBoost version %lld.%lld.%lld is not supported (1.x to 3.x)",
                     (long long)m->version[0], (long long)m->version[1], (long long)m->version[2]);
     char v[96];
     snprintf(v, sizeof v, "%lld.%lld.%lld", (long long)m->version[0], (long long)m->version[1],
@@ -817,8 +858,9 @@ static kstatus choose_objective(xbuild *b)
     for (size_t i = 0; i < sizeof objectives / sizeof *objectives; i++)
         if (strcmp(objectives[i].name, name) == 0) b->obj = &objectives[i];
     if (strcmp(name, "binary:hinge") == 0)
-        return fail(b, K_UNSUPPORTED, "objective binary:hinge predicts hard 0/1 labels, which "
-                                      "Kiln cannot represent; use binary:logistic");
+        return fail(b, K_UNSUPPORTED,
+                    "objective binary:hinge predicts hard 0/1 labels, which "
+                    "Kiln cannot represent; use binary:logistic");
     if (!b->obj) return fail(b, K_UNSUPPORTED, "objective \"%.64s\" is not supported", name);
     return kspec_set_meta(b->s, "objective", name) ? too_large(b->e) : K_OK;
 }
@@ -835,8 +877,10 @@ static kstatus count_outputs(xbuild *b)
     b->n_features = (int32_t)n_feat;
     if (b->obj->multiclass) {
         if (n_class < 2 || n_target != 1)
-            return fail(b, K_FORMAT, "%s needs num_class >= 2 and one target (num_class %lld, "
-                        "num_target %lld)", b->obj->name, (long long)n_class, (long long)n_target);
+            return fail(b, K_FORMAT,
+                        "%s needs num_class >= 2 and one target (num_class %lld, "
+                        "num_target %lld)",
+                        b->obj->name, (long long)n_class, (long long)n_target);
         b->n_outputs = (int32_t)n_class;
         return K_OK;
     }
@@ -860,7 +904,8 @@ static kstatus check_unique_names(xbuild *b)
     int32_t n = b->n_features;
     const char **sorted = arena_array(b->tmp, (size_t)n, sizeof *sorted);
     if (!sorted) return too_large(b->e);
-    for (int32_t i = 0; i < n; i++) sorted[i] = b->s->features[i].name;
+    for (int32_t i = 0; i < n; i++)
+        sorted[i] = b->s->features[i].name;
     qsort(sorted, (size_t)n, sizeof *sorted, compare_names);
     for (int32_t i = 1; i < n; i++)
         if (strcmp(sorted[i - 1], sorted[i]) == 0)
@@ -917,13 +962,15 @@ static kstatus check_tree_arrays(xbuild *b, const xtree *t, int32_t k, int32_t *
     int64_t n = 0, leaf_vec = 0;
     char name[64];
     snprintf(name, sizeof name, "tree %d num_nodes", k);
-    kstatus st = param_int(b, t->param[0], name, 1, MAX_NODES, -1, &n);
+    kstatus st = param_int(b, t->param[TP_NUM_NODES], name, 1, MAX_NODES, -1, &n);
     snprintf(name, sizeof name, "tree %d size_leaf_vector", k);
-    if (!st) st = param_int(b, t->param[1], name, 0, MAX_OUTPUTS, 0, &leaf_vec);
+    if (!st) st = param_int(b, t->param[TP_SIZE_LEAF_VECTOR], name, 0, MAX_OUTPUTS, 0, &leaf_vec);
     if (st) return st;
     if (leaf_vec > 1)
-        return fail(b, K_UNSUPPORTED, "tree %d has vector leaves (multi_strategy="
-                    "\"multi_output_tree\"), which are not supported", k);
+        return fail(b, K_UNSUPPORTED,
+                    "tree %d has vector leaves (multi_strategy="
+                    "\"multi_output_tree\"), which are not supported",
+                    k);
     const struct {
         const char *name;
         int32_t len;
@@ -951,7 +998,8 @@ static kstatus check_tree_arrays(xbuild *b, const xtree *t, int32_t k, int32_t *
  * two parents is caught instead of looping. Fills b->order (new -> old) and b->new_id. */
 static kstatus order_nodes(xbuild *b, const xtree *t, int32_t k, int32_t n, int32_t *count)
 {
-    for (int32_t i = 0; i < n; i++) b->new_id[i] = -1;
+    for (int32_t i = 0; i < n; i++)
+        b->new_id[i] = -1;
     b->order[0] = 0;
     b->new_id[0] = 0;
     int32_t queued = 1;
@@ -963,8 +1011,10 @@ static kstatus order_nodes(xbuild *b, const xtree *t, int32_t k, int32_t n, int3
                         left, n);
         /* XGBoost's predictor takes left + 1 as the right child, whatever right_children says */
         if (right != left + 1 || right >= n)
-            return fail(b, K_FORMAT, "tree %d node %d: right child %d is not left child + 1 "
-                        "(or out of range)", k, old, right);
+            return fail(b, K_FORMAT,
+                        "tree %d node %d: right child %d is not left child + 1 "
+                        "(or out of range)",
+                        k, old, right);
         for (int32_t c = left; c <= right; c++) {
             if (b->new_id[c] != -1)
                 return fail(b, K_FORMAT, "tree %d node %d: child %d is reached twice (cycle)", k,
@@ -986,8 +1036,10 @@ static kstatus check_category_arrays(xbuild *b, const xtree *t, int32_t k, int32
     if (m && (!t->cat_segments.v || !t->cat_sizes.v || !t->cats.v))
         return fail(b, K_FORMAT, "tree %d: categories_nodes without its segments", k);
     if (t->cat_segments.n != m || t->cat_sizes.n != m)
-        return fail(b, K_FORMAT, "tree %d: categories_nodes, categories_segments and "
-                    "categories_sizes differ in length", k);
+        return fail(b, K_FORMAT,
+                    "tree %d: categories_nodes, categories_segments and "
+                    "categories_sizes differ in length",
+                    k);
     for (int32_t j = 0; j < m; j++) {
         int32_t node = t->cat_nodes.v[j];
         int64_t seg = t->cat_segments.v[j], size = t->cat_sizes.v[j];
@@ -1133,8 +1185,8 @@ static kstatus check_tree_lists(xbuild *b)
     int64_t declared = 0;
     if (!m->has_trees) return fail(b, K_FORMAT, "missing gradient_booster.model.trees");
     if (m->n_trees > MAX_TREES) return fail(b, K_LIMIT, "more than %d trees", MAX_TREES);
-    kstatus st = param_int(b, m->gbtree_param[GP_NUM_TREES], "num_trees", 0, MAX_TREES,
-                           m->n_trees, &declared);
+    kstatus st = param_int(b, m->gbtree_param[GP_NUM_TREES], "num_trees", 0, MAX_TREES, m->n_trees,
+                           &declared);
     if (st) return st;
     if (declared != m->n_trees)
         return fail(b, K_FORMAT, "num_trees is %lld but %d trees are stored", (long long)declared,
@@ -1148,8 +1200,8 @@ static kstatus check_tree_lists(xbuild *b)
                         m->tree_info.v[i], b->n_outputs);
     int dart = m->booster && strcmp(m->booster, "dart") == 0;
     if (dart && m->weight_drop.n != m->n_trees)
-        return fail(b, K_FORMAT, "dart weight_drop has %d entries for %d trees",
-                    m->weight_drop.n, m->n_trees);
+        return fail(b, K_FORMAT, "dart weight_drop has %d entries for %d trees", m->weight_drop.n,
+                    m->n_trees);
     return K_OK;
 }
 
@@ -1196,10 +1248,18 @@ static kstatus build_trees(xbuild *b)
     uint32_t *words = arena_array(b->s->mem, n_words + 1, sizeof *words);
     if (!words) return too_large(b->e);
     if (n_words) memcpy(words, b->cat_words.data, n_words * sizeof *words);
-    *tr = (ktrees){.n_in = b->n_features, .n_out = b->n_outputs, .n_trees = used,
-                   .tree_start = start, .tree_output = output, .nodes = b->nodes,
-                   .n_nodes = b->n_nodes, .leaf_dim = 1, .cat_words = words,
-                   .n_cat_words = (int32_t)n_words, .aggregate = KAGG_SUM, .f32_inputs = 1,
+    *tr = (ktrees){.n_in = b->n_features,
+                   .n_out = b->n_outputs,
+                   .n_trees = used,
+                   .tree_start = start,
+                   .tree_output = output,
+                   .nodes = b->nodes,
+                   .n_nodes = b->n_nodes,
+                   .leaf_dim = 1,
+                   .cat_words = words,
+                   .n_cat_words = (int32_t)n_words,
+                   .aggregate = KAGG_SUM,
+                   .f32_inputs = 1,
                    .f32_accumulate = 1};
     b->s->kind = KEST_TREES;
     return K_OK;
@@ -1223,8 +1283,10 @@ static kstatus build_linear(xbuild *b)
     if (!coef || !bias || !fill || !step) return too_large(b->e);
     /* the file stores weight[feature * k + output], then the k biases */
     for (int32_t j = 0; j < nf; j++)
-        for (int32_t o = 0; o < k; o++) coef[(size_t)o * nf + j] = w->v[(size_t)j * k + o];
-    for (int32_t o = 0; o < k; o++) bias[o] = w->v[(size_t)nf * k + o];
+        for (int32_t o = 0; o < k; o++)
+            coef[(size_t)o * nf + j] = w->v[(size_t)j * k + o];
+    for (int32_t o = 0; o < k; o++)
+        bias[o] = w->v[(size_t)nf * k + o];
     *step = (kstep){.kind = KSTEP_IMPUTE, .n_in = nf, .n_out = nf, .fill = fill};
     b->s->steps = step;
     b->s->n_steps = 1;
@@ -1246,11 +1308,12 @@ static kstatus margin_of(xbuild *b, float p, double *out)
         *out = -logf(1.0f / p - 1.0f);
         return K_OK;
     case BASE_LOG:
-        if (!(p > 0.0f)) return fail(b, K_FORMAT, "base_score %g must be > 0 for %s", (double)p,
-                                     b->obj->name);
+        if (!(p > 0.0f))
+            return fail(b, K_FORMAT, "base_score %g must be > 0 for %s", (double)p, b->obj->name);
         *out = logf(p);
         return K_OK;
-    case BASE_IDENTITY: break;
+    case BASE_IDENTITY:
+        break;
     }
     *out = p;
     return K_OK;
@@ -1264,7 +1327,8 @@ static kstatus build_base_score(xbuild *b)
     double *base = arena_array(b->s->mem, (size_t)k, sizeof *base);
     if (!base) return too_large(b->e);
     if (!text) return fail(b, K_FORMAT, "missing learner_model_param.base_score");
-    while (*p == ' ') p++;
+    while (*p == ' ')
+        p++;
     int bracket = *p == '[';
     p += bracket;
     for (;;) {
@@ -1273,15 +1337,18 @@ static kstatus build_base_score(xbuild *b)
         if (stop == p || n == k) break;
         kstatus st = margin_of(b, v, &base[n++]);
         if (st) return st;
-        for (p = stop; *p == ' '; p++) {}
+        for (p = stop; *p == ' '; p++) {
+        }
         if (*p != ',') break;
         p++;
     }
     if (bracket && *p == ']') p++;
-    while (*p == ' ') p++;
+    while (*p == ' ')
+        p++;
     if (*p || n == 0 || (n != 1 && n != k))
         return fail(b, K_FORMAT, "base_score \"%.64s\" is not 1 or %d numbers", text, k);
-    for (int32_t i = n; i < k; i++) base[i] = base[0];
+    for (int32_t i = n; i < k; i++)
+        base[i] = base[0];
     b->s->base_score = base;
     return K_OK;
 }
@@ -1332,10 +1399,11 @@ static int sklearn_missing(const char *attr, double *missing)
 static kstatus check_sklearn_missing(xbuild *b)
 {
     double missing = NAN;
-    if (!b->m->sklearn || !sklearn_missing(b->m->sklearn, &missing) || isnan(missing))
-        return K_OK;
-    return fail(b, K_UNSUPPORTED, "model was saved with missing=%g, but Kiln treats only NaN (an "
-                "empty field) as missing: set missing=np.nan and save it again", missing);
+    if (!b->m->sklearn || !sklearn_missing(b->m->sklearn, &missing) || isnan(missing)) return K_OK;
+    return fail(b, K_UNSUPPORTED,
+                "model was saved with missing=%g, but Kiln treats only NaN (an "
+                "empty field) as missing: set missing=np.nan and save it again",
+                missing);
 }
 
 static kstatus build_spec(xbuild *b)
@@ -1346,6 +1414,8 @@ static kstatus build_spec(xbuild *b)
         (st = build_features(b)) || (st = check_sklearn_missing(b)))
         return st;
     if (!m->booster) return fail(b, K_FORMAT, "missing learner.gradient_booster.name");
+    if (m->inner_booster && strcmp(m->inner_booster, "gbtree") != 0)
+        return fail(b, K_UNSUPPORTED, "dart over \"%.32s\" is not supported", m->inner_booster);
     if (kspec_set_meta(b->s, "booster", m->booster)) return too_large(b->e);
     if (strcmp(m->booster, "gbtree") == 0 || strcmp(m->booster, "dart") == 0)
         st = build_trees(b);

@@ -5,8 +5,9 @@ Trains small XGBoost models of every kind Kiln imports (fixed seeds, synthetic d
 each with save_model("m.json"), predicts with XGBoost, then runs `kiln import` and
 `kiln predict --margin` on a CSV of the same rows (missing values and values sitting exactly on
 split thresholds included) and compares: probabilities / values and margins must agree within
-1e-6 (relative to the magnitude for values above 1). Prints one line per case with the maximum
-difference, then negative cases (damaged files must fail with exit 1, a one-line error and no
+1e-6 (relative to the magnitude for values above 1), and tree models' margins must equal
+XGBoost's float32 margins exactly. Prints one line per case with the maximum difference, then
+negative cases (damaged files must fail with exit 1, a one-line error and no
 output file), then a summary. Exits 1 if anything failed.
 
 Run it with Debian's /usr/bin/python3 (python3-xgboost 1.7.4, python3-pandas).
@@ -110,7 +111,9 @@ def scaled_diff(got, want):
 
 
 def check(name, model_json, names, X, want_values, want_margins, want_labels=None,
-          categorical=()):
+          categorical=(), exact_margins=True):
+    """Tree models must reproduce XGBoost's float32 margins bit for bit (same thresholds, same
+    float32 sums in the same order); values differ only by the link computed in double."""
     try:
         values, margins, labels = kiln_predict(name, model_json, names, X, categorical)
     except Exception as e:  # noqa: BLE001 — any failure is this case's failure
@@ -119,6 +122,8 @@ def check(name, model_json, names, X, want_values, want_margins, want_labels=Non
     abs_v, rel_v = scaled_diff(values, want_values)
     abs_m, rel_m = scaled_diff(margins, want_margins)
     ok = rel_v <= TOL and rel_m <= TOL and len(values) == len(X)
+    if exact_margins:
+        ok = ok and abs_m == 0.0
     detail = f"max_abs_diff={max(abs_v, abs_m):.1e} (values {abs_v:.1e}, margins {abs_m:.1e})"
     if want_labels is not None:
         wrong = sum(str(a) != str(b) for a, b in zip(labels, want_labels))
@@ -146,13 +151,14 @@ def sk_classifier(name, model, X, y, Xp, names=None):
     check(name, path, names or [f"f{i}" for i in range(X.shape[1])], Xp, proba, margin, labels)
 
 
-def sk_regressor(name, model, X, y, Xp, names=None, fit_args=None):
+def sk_regressor(name, model, X, y, Xp, names=None, fit_args=None, exact_margins=True):
     frame = (lambda A: pd.DataFrame(A, columns=names)) if names else (lambda A: A)
     model.fit(frame(X), y, **(fit_args or {}))
     path = save(model, name)
     Xp = np.vstack([Xp, edge_rows(path, X, X.shape[1])])
     check(name, path, names or [f"f{i}" for i in range(X.shape[1])], Xp,
-          model.predict(frame(Xp)), model.predict(frame(Xp), output_margin=True))
+          model.predict(frame(Xp)), model.predict(frame(Xp), output_margin=True),
+          exact_margins=exact_margins)
 
 
 def booster_case(name, params, X, y, Xp, rounds=15, transform=None, dtrain=None):
@@ -221,7 +227,9 @@ def regression_cases():
     sk_regressor("dart", reg(booster="dart", rate_drop=0.3, skip_drop=0.0), X, y, Xp, names)
     sk_regressor("random forest (num_parallel_tree)",
                  reg(num_parallel_tree=4, subsample=0.7, colsample_bynode=0.7), X, y, Xp)
-    sk_regressor("gblinear", xgb.XGBRegressor(booster="gblinear", n_estimators=20), X, z, Xp)
+    # XGBoost sums the linear model in float32 and Kiln in double: close, not identical
+    sk_regressor("gblinear", xgb.XGBRegressor(booster="gblinear", n_estimators=20), X, z, Xp,
+                 exact_margins=False)
     groups = np.full(40, 10)
     rank = np.clip(np.round(z + 2), 0, 4)
     sk_regressor("rank:pairwise", xgb.XGBRanker(n_estimators=20, max_depth=3,

@@ -295,9 +295,9 @@ static void test_hostile(void **state)
         "tree\n",
         "tree\nversion=v4\n",
         "tree\r\n\r\nend of trees\r\n",
-        "tree\nversion=v4\nnum_class=1\nlabel_index=0\nmax_feature_idx=0\nfeature_names=a\n"
-        "feature_infos=none\nend of trees\n", /* no trees */
-        "\xef\xbb\xbftree\n",                 /* byte order mark */
+        ("tree\nversion=v4\nnum_class=1\nlabel_index=0\nmax_feature_idx=0\nfeature_names=a\n"
+         "feature_infos=none\nend of trees\n"), /* no trees */
+        "\xef\xbb\xbftree\n",                   /* byte order mark */
         "{\"learner\": {}}",
     };
     for (size_t i = 0; i < sizeof whole / sizeof *whole; i++)

@@ -24,13 +24,14 @@
 /* Stump on feature 0 at 0.1 (a float32 threshold): left leaf -1, right leaf 2; NaN goes right. */
 #define STUMP STUMP_ID(0)
 #define STUMP_ID(id)                                                                               \
-    "{" TREE_PARAM(3) ",\"id\":" #id ",\"left_children\":[1,-1,-1],\"right_children\":[2,-1,-1],"  \
-    "\"split_indices\":[0,0,0],\"split_conditions\":[1.0000000149011612E-1,-1E0,2E0],"             \
-    "\"default_left\":[0,0,0],\"split_type\":[0,0,0],\"categories\":[],"                           \
-    "\"categories_nodes\":[],\"categories_segments\":[],\"categories_sizes\":[]}"
+    "{" TREE_PARAM(                                                                                \
+        3) ",\"id\":" #id ",\"left_children\":[1,-1,-1],\"right_children\":[2,-1,-1],"             \
+           "\"split_indices\":[0,0,0],\"split_conditions\":[1.0000000149011612E-1,-1E0,2E0],"      \
+           "\"default_left\":[0,0,0],\"split_type\":[0,0,0],\"categories\":[],"                    \
+           "\"categories_nodes\":[],\"categories_segments\":[],\"categories_sizes\":[]}"
 
-static const char *binary_model =
-    MODEL_HEAD "\"feature_names\":[\"a\",\"b\"],\"feature_types\":[\"float\",\"float\"],"
+static const char *binary_model = MODEL_HEAD
+    "\"feature_names\":[\"a\",\"b\"],\"feature_types\":[\"float\",\"float\"],"
     "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_trees\":\"1\","
     "\"num_parallel_tree\":\"1\"},\"tree_info\":[0],\"trees\":[" STUMP "]},\"name\":\"gbtree\"},"
     "\"learner_model_param\":{\"base_score\":\"5E-1\",\"num_class\":\"0\",\"num_feature\":\"2\","
@@ -61,8 +62,10 @@ static kstatus import_err(const char *json, size_t len, kerr *e)
 {
     kspec *s = NULL;
     kstatus st = xgboost_import(json, len, &s, e);
-    if (st == K_OK) kspec_free(s);
-    else assert_null(s);
+    if (st == K_OK)
+        kspec_free(s);
+    else
+        assert_null(s);
     return st;
 }
 
@@ -161,11 +164,12 @@ static void test_renumbering(void **state)
 {
     (void)state;
     /* root 0 splits b < 5 into 3 / 4; node 3 splits a < 1 into leaves 1 / 2 */
-    char *json = edit(binary_model, STUMP,
-                      "{" TREE_PARAM(5) ",\"left_children\":[3,-1,-1,1,-1],"
-                      "\"right_children\":[4,-1,-1,2,-1],\"split_indices\":[1,0,0,0,0],"
-                      "\"split_conditions\":[5E0,1E1,2E1,1E0,3E1],"
-                      "\"default_left\":[1,0,0,1,0]}");
+    char *json =
+        edit(binary_model, STUMP,
+             "{" TREE_PARAM(5) ",\"left_children\":[3,-1,-1,1,-1],"
+                               "\"right_children\":[4,-1,-1,2,-1],\"split_indices\":[1,0,0,0,0],"
+                               "\"split_conditions\":[5E0,1E1,2E1,1E0,3E1],"
+                               "\"default_left\":[1,0,0,1,0]}");
     double rows[] = {0, 0, 2, 0, 0, 9, NAN, NAN}, values[8], margins[4];
     score(json, rows, 4, values, margins);
     assert_true(margins[0] == 10 && margins[1] == 20 && margins[2] == 30 && margins[3] == 10);
@@ -178,19 +182,21 @@ static void test_categorical(void **state)
 {
     (void)state;
     char *a = edit(binary_model, "\"float\",\"float\"", "\"c\",\"float\"");
-    char *json = edit(a, STUMP,
-                      "{" TREE_PARAM(3) ",\"left_children\":[1,-1,-1],"
-                      "\"right_children\":[2,-1,-1],\"split_indices\":[0,0,0],"
-                      "\"split_conditions\":[NaN,-1E0,2E0],\"default_left\":[0,0,0],"
-                      "\"split_type\":[1,0,0],\"categories\":[1,3,40,16777215],"
-                      "\"categories_nodes\":[0],\"categories_segments\":[0],"
-                      "\"categories_sizes\":[4]}");
-    double rows[] = {1, 0, 3, 0, 40, 0, 3.7, 0, 0, 0, 2, 0, -1, 0, -0.5, 0,
-                     41, 0, 1e9, 0, 16777215, 0, NAN, 0};
+    char *json =
+        edit(a, STUMP,
+             "{" TREE_PARAM(3) ",\"left_children\":[1,-1,-1],"
+                               "\"right_children\":[2,-1,-1],\"split_indices\":[0,0,0],"
+                               "\"split_conditions\":[NaN,-1E0,2E0],\"default_left\":[0,0,0],"
+                               "\"split_type\":[1,0,0],\"categories\":[1,3,40,16777215],"
+                               "\"categories_nodes\":[0],\"categories_segments\":[0],"
+                               "\"categories_sizes\":[4]}");
+    double rows[] = {1,  0, 3,    0, 40, 0, 3.7, 0, 0,        0, 2,   0,
+                     -1, 0, -0.5, 0, 41, 0, 1e9, 0, 16777215, 0, NAN, 0};
     const double want[] = {2, 2, 2, 2, -1, -1, -1, -1, -1, -1, -1, 2};
     double values[24], margins[12];
     score(json, rows, 12, values, margins);
-    for (int i = 0; i < 12; i++) assert_true(margins[i] == want[i]);
+    for (int i = 0; i < 12; i++)
+        assert_true(margins[i] == want[i]);
     kspec *s = import_ok(json);
     assert_int_equal(s->features[0].type, KFEAT_CATEGORICAL);
     kspec_free(s);
@@ -203,8 +209,8 @@ static void test_multiclass_dart(void **state)
 {
     (void)state;
 #define LEAF_TREE                                                                                  \
-    "{" TREE_PARAM(1) ",\"left_children\":[-1],\"right_children\":[-1],"                          \
-    "\"split_indices\":[0],\"split_conditions\":[%s],\"default_left\":[0]}"
+    "{" TREE_PARAM(1) ",\"left_children\":[-1],\"right_children\":[-1],"                           \
+                      "\"split_indices\":[0],\"split_conditions\":[%s],\"default_left\":[0]}"
     char trees[1024] = "", one[256];
     const char *leaves[] = {"1E0", "2E0", "3E0", "1E-1", "2E-1", "3E-1"};
     for (int i = 0; i < 6; i++) {
@@ -214,7 +220,8 @@ static void test_multiclass_dart(void **state)
     }
     char json[4096];
     snprintf(json, sizeof json,
-             MODEL_HEAD "\"gradient_booster\":{\"gbtree\":{\"model\":{\"gbtree_model_param\":"
+             MODEL_HEAD
+             "\"gradient_booster\":{\"gbtree\":{\"model\":{\"gbtree_model_param\":"
              "{\"num_trees\":\"6\"},\"tree_info\":[0,1,2,0,1,2],\"trees\":[%s]},"
              "\"name\":\"gbtree\"},\"name\":\"dart\",\"weight_drop\":[1,0.5,1,2,2,2]},"
              "\"learner_model_param\":{\"base_score\":\"[1E0,2E0,3E0]\",\"num_class\":\"3\","
@@ -256,8 +263,8 @@ static void test_gblinear(void **state)
     (void)state;
     const char *json =
         MODEL_HEAD "\"gradient_booster\":{\"model\":{\"weights\":[2E0,-1E0,5E-1]},"
-        "\"name\":\"gblinear\"},\"learner_model_param\":{\"base_score\":\"1E0\","
-        "\"num_feature\":\"2\"},\"objective\":{\"name\":\"reg:squarederror\"}}}";
+                   "\"name\":\"gblinear\"},\"learner_model_param\":{\"base_score\":\"1E0\","
+                   "\"num_feature\":\"2\"},\"objective\":{\"name\":\"reg:squarederror\"}}}";
     double rows[] = {1, 1, NAN, 3, 2, NAN}, values[3];
     score(json, rows, 3, values, NULL);
     assert_true(values[0] == 2 - 1 + 0.5 + 1);
@@ -269,7 +276,8 @@ static void test_gblinear(void **state)
 static void test_feature_names(void **state)
 {
     (void)state;
-    char *json = edit(binary_model, "[\"a\",\"b\"]", "[\"caf\\u00e9\",\"\\ud83d\\ude00 \\\"q\\\"\"]");
+    char *json =
+        edit(binary_model, "[\"a\",\"b\"]", "[\"caf\\u00e9\",\"\\ud83d\\ude00 \\\"q\\\"\"]");
     kspec *s = import_ok(json);
     assert_string_equal(s->features[0].name, "caf\xc3\xa9");
     assert_string_equal(s->features[1].name, "\xf0\x9f\x98\x80 \"q\"");
@@ -313,16 +321,22 @@ static void test_refusals(void **state)
         {"\"split_type\":[0,0,0]", "\"split_type\":[2,0,0]", K_FORMAT, "split_type 2"},
         {"\"left_children\":[1,", "\"left_children\":[1.5,", K_FORMAT, "32-bit integers"},
         {"\"left_children\":[1,", "\"left_children\":[99999999999,", K_FORMAT, "32-bit"},
-        {"\"size_leaf_vector\":\"0\"", "\"size_leaf_vector\":\"3\"", K_UNSUPPORTED, "vector leaves"},
+        {"\"size_leaf_vector\":\"0\"", "\"size_leaf_vector\":\"3\"", K_UNSUPPORTED,
+         "vector leaves"},
         {"{\"version\"", "{iU\"version\"", K_UNSUPPORTED, "UBJSON"},
         {"\"id\":0", "\"id\":3", K_FORMAT, "id 3"},
         {"\"b\"]", "\"b\\x\"]", K_FORMAT, "bad escape"},
         {"\"b\"]", "\"\\ud800\"]", K_FORMAT, "surrogate"},
         {"\"b\"]", "\"\\u0000\"]", K_FORMAT, "NUL"},
+        {"\"b\"]", "\"\xc3\x28\"]", K_FORMAT, "not UTF-8"},
+        {"\"b\"]", "\"\xed\xa0\x80\"]", K_FORMAT, "not UTF-8"},
+        {"\"b\"]", "\"\xc0\xaf\"]", K_FORMAT, "not UTF-8"},
         {"}}}", "}}} x", K_FORMAT, "after the JSON document"},
-        {"\"learner\":{", "\"learner\":{\"junk\":" "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
-                         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
-                         "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],",
+        {"\"learner\":{",
+         "\"learner\":{\"junk\":"
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+         "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],",
          K_FORMAT, "nesting too deep"},
         {"\"categories_nodes\":[]", "\"categories_nodes\":[0]", K_FORMAT, "differ in length"},
     };
@@ -341,10 +355,11 @@ static void test_refusals(void **state)
 static void test_cycle(void **state)
 {
     (void)state;
-    char *json = edit(binary_model, STUMP,
-                      "{" TREE_PARAM(3) ",\"left_children\":[1,0,-1],\"right_children\":[2,1,-1],"
-                      "\"split_indices\":[0,0,0],\"split_conditions\":[0E0,0E0,0E0],"
-                      "\"default_left\":[0,0,0]}");
+    char *json =
+        edit(binary_model, STUMP,
+             "{" TREE_PARAM(3) ",\"left_children\":[1,0,-1],\"right_children\":[2,1,-1],"
+                               "\"split_indices\":[0,0,0],\"split_conditions\":[0E0,0E0,0E0],"
+                               "\"default_left\":[0,0,0]}");
     expect_error(json, K_FORMAT, "reached twice");
     free(json);
 }
@@ -356,8 +371,9 @@ static void test_sklearn_attributes(void **state)
     char *two = edit(binary_model, "[" STUMP "]", "[" STUMP_ID(1) "," STUMP "]");
     char *a = edit(two, "\"tree_info\":[0]", "\"tree_info\":[0,0]");
     char *b = edit(a, "\"num_trees\":\"1\"", "\"num_trees\":\"2\"");
-    char *json = edit(b, "\"learner\":{", "\"learner\":{\"attributes\":{\"best_iteration\":\"0\","
-                                          "\"scikit_learn\":\"{\\\"missing\\\": NaN}\"},");
+    char *json = edit(b, "\"learner\":{",
+                      "\"learner\":{\"attributes\":{\"best_iteration\":\"0\","
+                      "\"scikit_learn\":\"{\\\"missing\\\": NaN}\"},");
     kspec *s = import_ok(json);
     assert_int_equal(s->trees.n_trees, 1);
     assert_string_equal(kspec_get_meta(s, "best_iteration"), "0");
@@ -380,12 +396,18 @@ static void test_sklearn_attributes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_binary_stump),      cmocka_unit_test(test_every_prefix_is_refused),
-        cmocka_unit_test(test_byte_flips),        cmocka_unit_test(test_renumbering),
-        cmocka_unit_test(test_categorical),       cmocka_unit_test(test_multiclass_dart),
-        cmocka_unit_test(test_base_score_links),  cmocka_unit_test(test_gblinear),
-        cmocka_unit_test(test_feature_names),     cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_cycle),             cmocka_unit_test(test_sklearn_attributes),
+        cmocka_unit_test(test_binary_stump),
+        cmocka_unit_test(test_every_prefix_is_refused),
+        cmocka_unit_test(test_byte_flips),
+        cmocka_unit_test(test_renumbering),
+        cmocka_unit_test(test_categorical),
+        cmocka_unit_test(test_multiclass_dart),
+        cmocka_unit_test(test_base_score_links),
+        cmocka_unit_test(test_gblinear),
+        cmocka_unit_test(test_feature_names),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_cycle),
+        cmocka_unit_test(test_sklearn_attributes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
