@@ -26,39 +26,44 @@ cflags="-std=c11 -D_GNU_SOURCE -O3 -DNDEBUG -Wall -Wextra -Werror -Wshadow -Wvla
 deps=$(pkg-config --cflags --libs json-c libsodium)
 
 # Links against the release library when it is there (that is what ships); otherwise compiles
-# the model sources it needs directly, so the benchmark runs while other areas are in progress.
-build_bench_trees() {
-    local lib=$build/libkilncore.a defs=""
-    local srcs=()
+# the model sources it needs directly, so the benchmarks run while other areas are in progress.
+kiln_sources() {
+    local lib=$build/libkilncore.a
     if [[ -f $lib ]]; then
-        if nm -g --defined-only "$lib" 2>/dev/null | grep -q ' T xgboost_import$'; then
-            defs="-DHAVE_XGBOOST_IMPORT"
-        fi
-        srcs=("$lib")
+        echo "$lib"
     else
         echo "bench: $lib not found, compiling model sources directly" >&2
-        srcs=("$root"/src/base/*.c "$root"/src/model/spec.c "$root"/src/model/predictor.c
-              "$root"/src/model/trees*.c "$root"/src/model/package.c "$root"/src/model/pkg_json.c)
-        if [[ -f $root/src/model/xgboost.c ]]; then
-            srcs+=("$root/src/model/xgboost.c")
+        ls "$root"/src/base/*.c "$root"/src/model/*.c
+    fi
+}
+
+build_bench() { # name extra-flags...
+    local name=$1 defs=""
+    shift
+    local srcs
+    mapfile -t srcs < <(kiln_sources)
+    if [[ ${srcs[0]} == *.a ]]; then
+        nm -g --defined-only "${srcs[0]}" 2>/dev/null | grep -q ' T xgboost_import$' &&
             defs="-DHAVE_XGBOOST_IMPORT"
-        fi
+    elif [[ -f $root/src/model/xgboost.c ]]; then
+        defs="-DHAVE_XGBOOST_IMPORT"
     fi
     # shellcheck disable=SC2086
-    gcc $cflags $defs -o "$out/bench_trees" "$here/bench_trees.c" "${srcs[@]}" \
-        -lxgboost $deps -lpthread -lm
+    gcc $cflags $defs -o "$out/$name" "$here/$name.c" "${srcs[@]}" "$@" $deps -lpthread -lm
 }
 
 run_trees() {
     echo "== trees: Kiln vs XGBoost C API =="
     [[ -f $out/xgb_100x6.json ]] || "$py" "$here/make_xgb_model.py" "$out/xgb_100x6.json"
-    build_bench_trees
+    build_bench bench_trees -lxgboost
     "$out/bench_trees" "$out/xgb_100x6.json" --rows "$rows" --calls 10000 --reps 5
 }
 
 run_sklearn() {
-    echo "== scikit-learn and the CSV pipeline: Kiln CLI vs Python =="
-    "$py" "$here/bench_sklearn.py" --kiln "$build/kiln" --out "$out" --rows "$rows" "$@"
+    echo "== scikit-learn and the CSV pipeline: Kiln vs Python =="
+    build_bench bench_model
+    "$py" "$here/bench_sklearn.py" --kiln "$build/kiln" --bench-model "$out/bench_model" \
+        --out "$out" --rows "$rows" "$@"
 }
 
 case $what in

@@ -29,6 +29,12 @@ import warnings  # noqa: E402
 EXPORT_VERSION = 1
 EXIT_FAILURE, EXIT_USAGE, EXIT_UNSUPPORTED = 1, 2, 3
 
+# Filled in by init(): the libraries are imported only once the arguments are checked, so a
+# missing scikit-learn becomes a one-line message.
+np = sklearn = joblib = None
+DummyClassifier = DummyRegressor = Pipeline = None
+TRANSFORMERS, ESTIMATORS = {}, {}  # exact class -> handler; subclasses may predict differently
+
 
 class Unsupported(Exception):
     """A model, or a part of it, that a Kiln spec cannot express exactly."""
@@ -200,20 +206,21 @@ def apply_pipeline(p, lay, start, width):
     return width
 
 
-def column_indices(ct, name, columns):
+def column_indices(ct, name):
+    # ColumnTransformer resolves names, masks, slices and callables to indices when fitted.
     indices = getattr(ct, "_transformer_to_input_indices", {}).get(name)
-    if indices is not None:
-        return [int(i) for i in indices]
-    raise unsupported(ct, f"cannot resolve the columns of transformer '{name}'")
+    if indices is None:
+        raise unsupported(ct, f"cannot resolve the columns of transformer '{name}'")
+    return [int(i) for i in indices]
 
 
 def apply_column_transformer(ct, lay, start, width):
     weights = ct.transformer_weights or {}
     branches = []
-    for name, trans, columns in ct.transformers_:
+    for name, trans, _columns in ct.transformers_:
         if is_drop(trans):
             continue
-        idx = column_indices(ct, name, columns)
+        idx = column_indices(ct, name)
         if not idx:
             continue
         if weights.get(name, 1) != 1:
@@ -603,8 +610,7 @@ def export(model, load_warnings):
         raise ValueError("the model does not record its number of input features (is it fitted?)")
     lay = Layout(int(n_features))
     for t in transformers:
-        lay_width = lay.width
-        apply_transformer(t, lay, 0, lay_width)
+        apply_transformer(t, lay, 0, lay.width)
     if getattr(final, "n_features_in_", lay.width) != lay.width:
         raise ValueError(f"{class_name(final)} expects {final.n_features_in_} inputs, preprocessing gives {lay.width}")
     estimator, output = handler(final, lay)
@@ -685,19 +691,27 @@ def build_tables():
     ESTIMATORS.update({c: export_mlp for c in (neural_network.MLPClassifier, neural_network.MLPRegressor)})
 
 
-def main(argv):
-    if len(argv) != 3 or argv[1] in ("-h", "--help"):
-        sys.stderr.write("usage: kiln_sklearn_export.py SRC OUT.json  (SRC: a trusted joblib/pickle file)\n")
-        return EXIT_USAGE
-    src, out = argv[1], argv[2]
+def init():
+    """Imports numpy, scikit-learn and joblib; returns None, or why they are not available."""
     global np, sklearn, joblib
     try:
         import joblib
         import numpy as np
         import sklearn
     except ImportError as e:
-        fail(EXIT_FAILURE, f"scikit-learn is not available to {sys.executable}: {e} (set KILN_PYTHON)")
+        return f"scikit-learn is not available to {sys.executable}: {e} (set KILN_PYTHON)"
     build_tables()
+    return None
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] in ("-h", "--help"):
+        sys.stderr.write("usage: kiln_sklearn_export.py SRC OUT.json  (SRC: a trusted joblib/pickle file)\n")
+        return EXIT_USAGE
+    src, out = argv[1], argv[2]
+    problem = init()
+    if problem:
+        fail(EXIT_FAILURE, problem)
     try:
         model, load_warnings = load(src)
     except Exception as e:  # a non-pickle file can raise nearly anything

@@ -3,6 +3,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 kspec *kspec_new(size_t mem_limit)
@@ -209,16 +210,38 @@ static kstatus check_output(const kspec *s, kerr *e)
     return K_OK;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Feature names are how CSV columns and JSON objects find their feature: they must be unique. */
+static kstatus check_feature_names(const kspec *s, kerr *e)
+{
+    for (int32_t i = 0; i < s->n_features; i++)
+        if (!s->features[i].name || !s->features[i].name[0])
+            return kerr_set(e, K_FORMAT, "feature %d has no name", i);
+    const char **names = malloc((size_t)s->n_features * sizeof *names);
+    if (!names) return kerr_set(e, K_NOMEM, "out of memory");
+    for (int32_t i = 0; i < s->n_features; i++) names[i] = s->features[i].name;
+    qsort(names, (size_t)s->n_features, sizeof *names, cmp_name);
+    kstatus st = K_OK;
+    for (int32_t i = 1; i < s->n_features && !st; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            st = kerr_set(e, K_FORMAT, "feature name '%.200s' appears twice", names[i]);
+    free(names);
+    return st;
+}
+
 kstatus kspec_validate(const kspec *s, kerr *e)
 {
     if (s->n_features <= 0 || s->n_features > (1 << 20) || !s->features)
         return kerr_set(e, K_FORMAT, "model has %d features", s->n_features);
-    for (int32_t i = 0; i < s->n_features; i++)
-        if (!s->features[i].name || !s->features[i].name[0])
-            return kerr_set(e, K_FORMAT, "feature %d has no name", i);
+    kstatus st = check_feature_names(s, e);
+    if (st) return st;
     if (s->n_outputs <= 0 || s->n_outputs > (1 << 16))
         return kerr_set(e, K_FORMAT, "model has %d outputs", s->n_outputs);
-    kstatus st = check_steps(s, e);
+    st = check_steps(s, e);
     if (st) return st;
     int32_t n_in = kspec_estimator_inputs(s);
     switch (s->kind) {

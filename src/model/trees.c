@@ -223,7 +223,8 @@ static void perfect_trees(const trees_compiled *c, const int32_t *tr, const doub
 }
 
 /* Compact layout: 16 walks from nodes cur[l] (row l at xe + l * rl; rl = 0 for one row) until
- * every walk sits on a leaf; cur[] ends holding the leaves' node indices. */
+ * every walk sits on a leaf; cur[] ends holding the leaves' node indices. A walk that reached
+ * its leaf stays there (a select, not a branch) while the others go on. */
 static void compact_walk(const trees_compiled *c, const double *xe, size_t rl, uint32_t *cur)
 {
     const trees__cnode *nodes = c->cnodes;
@@ -234,9 +235,10 @@ static void compact_walk(const trees_compiled *c, const double *xe, size_t rl, u
         for (int l = 0; l < LANES; l++) {
             const trees__cnode *p = nodes + cur[l];
             uint32_t w = p->word;
+            uint32_t next = (uint32_t)(p->child + 1) -
+                            (uint32_t)(xe[(size_t)l * rl + (w & TREES__SLOT_MASK)] < p->thr);
             active |= ~w;
-            cur[l] = (uint32_t)(p->child + 1) -
-                     (uint32_t)(xe[(size_t)l * rl + (w & TREES__SLOT_MASK)] < p->thr);
+            cur[l] = (w & TREES__LEAF) ? cur[l] : next;
         }
     } while (active & TREES__LEAF);
 }
@@ -255,7 +257,7 @@ static void predict_block(const trees_compiled *c, const double *xe, double *sc)
         } else {
             for (int l = 0; l < LANES; l++) leaf[l] = (uint32_t)c->croot[t];
             compact_walk(c, xe, rl, leaf);
-            for (int l = 0; l < LANES; l++) acc_add(c, t, c->cleaf[leaf[l]], sc + (size_t)l * k);
+            for (int l = 0; l < LANES; l++) acc_add(c, t, c->cnodes[leaf[l]].thr, sc + (size_t)l * k);
         }
     }
     for (int l = 0; l < LANES; l++) acc_finish(c, sc + (size_t)l * k);
@@ -277,7 +279,7 @@ static void predict_one(const trees_compiled *c, const double *xe, double *sc)
         } else {
             for (int l = 0; l < LANES; l++) leaf[l] = (uint32_t)c->croot[tr[l]];
             compact_walk(c, xe, 0, leaf);
-            for (int l = 0; l < m; l++) acc_add(c, t0 + l, c->cleaf[leaf[l]], sc);
+            for (int l = 0; l < m; l++) acc_add(c, t0 + l, c->cnodes[leaf[l]].thr, sc);
         }
     }
     acc_finish(c, sc);
@@ -450,8 +452,7 @@ static kstatus build_compact(trees_compiled *c, int32_t n_reach, int32_t *stack,
     const ktrees *t = c->t;
     c->croot = plan_array(c, (size_t)c->n_trees, sizeof *c->croot);
     c->cnodes = plan_array(c, (size_t)n_reach, sizeof *c->cnodes);
-    c->cleaf = plan_array(c, (size_t)n_reach, sizeof *c->cleaf);
-    if (!c->croot || !c->cnodes || !c->cleaf) return K_NOMEM;
+    if (!c->croot || !c->cnodes) return K_NOMEM;
     int32_t next = 0;
     for (int32_t k = 0; k < c->n_trees; k++) {
         const ktree_node *nd = t->nodes + t->tree_start[k];
@@ -464,8 +465,7 @@ static kstatus build_compact(trees_compiled *c, int32_t n_reach, int32_t *stack,
             const ktree_node *n = &nd[i];
             trees__cnode *o = &c->cnodes[at];
             if (n->flags & KNODE_LEAF) {
-                *o = (trees__cnode){NAN, TREES__LEAF, at - 1};
-                c->cleaf[at] = leaf_payload(c, n);
+                *o = (trees__cnode){leaf_payload(c, n), TREES__LEAF, at};
                 continue;
             }
             split s = make_split(c, n, dense);
@@ -615,7 +615,6 @@ void trees_free(trees_compiled *c)
     free(c->pleaf32);
     free(c->croot);
     free(c->cnodes);
-    free(c->cleaf);
     free(c);
 }
 

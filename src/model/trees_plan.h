@@ -33,8 +33,8 @@
 
 typedef enum { TREES__PLAN_REFERENCE = 0, TREES__PLAN_PERFECT, TREES__PLAN_COMPACT } trees__plan;
 
-/* Compact node. Leaves have thr = NaN and child = own index - 1, so a step from a leaf goes
- * "right" and lands on itself. */
+/* Compact node. A leaf holds its payload in thr (leaf value, or leaf vector index when vec)
+ * and word = TREES__LEAF (slot 0). */
 typedef struct {
     double thr;
     uint32_t word;  /* expanded-row slot, | TREES__LEAF for leaves */
@@ -75,7 +75,6 @@ struct trees_compiled {
     /* compact: tree t's root at croot[t] */
     int32_t *croot;
     trees__cnode *cnodes;
-    double *cleaf;   /* per node: leaf value, or leaf vector index when vec */
     int32_t n_cnodes;
 
     trees__kernel simd; /* NULL: scalar kernels only */
