@@ -74,22 +74,27 @@ static double batch(const kmodel *m, const double *x, size_t n, double *out, int
             die("pthread_create", strerror(errno));
     }
     run(&jobs[threads - 1]);
-    for (int i = 0; i < threads - 1; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < threads - 1; i++)
+        pthread_join(th[i], NULL);
     return now_s() - t0;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_model MODEL.kiln ROWS.f64 [EXPECTED.f64] [--calls N] [--reps N]\n");
+        fprintf(stderr,
+                "usage: bench_model MODEL.kiln ROWS.f64 [EXPECTED.f64] [--calls N] [--reps N]\n");
         return 2;
     }
     const char *expected = NULL;
     int calls = 10000, reps = 7;
     for (int i = 3; i < argc; i++) {
-        if (!strcmp(argv[i], "--calls") && i + 1 < argc) calls = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else expected = argv[i];
+        if (!strcmp(argv[i], "--calls") && i + 1 < argc)
+            calls = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else
+            expected = argv[i];
     }
     kerr e = {0};
     kspec *s = NULL;
@@ -139,8 +144,8 @@ int main(int argc, char **argv)
     printf("{\"rows\": %zu, \"features\": %zu, \"values\": %zu, \"load_ms\": %.4f, "
            "\"rows_per_s_1t\": %.1f, \"rows_per_s_2t\": %.1f, \"single_median_us\": %.4f, "
            "\"single_p99_us\": %.4f, \"max_abs_diff\": %.3g}\n",
-           n, nf, nv, load_s * 1e3, (double)n / best[1], (double)n / best[2],
-           lat[calls / 2] * 1e6, lat[(size_t)(0.99 * (calls - 1))] * 1e6, max_diff);
+           n, nf, nv, load_s * 1e3, (double)n / best[1], (double)n / best[2], lat[calls / 2] * 1e6,
+           lat[(size_t)(0.99 * (calls - 1))] * 1e6, max_diff);
     free(lat);
     free(out);
     free(x);

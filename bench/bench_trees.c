@@ -138,16 +138,19 @@ static kstatus bench_xgb_import(const char *data, size_t len, kspec **out, kerr 
         for (int32_t i = 0; i < n; i++) {
             ktree_node *nd = &nodes[at + i];
             int32_t l = json_object_get_int(json_object_array_get_idx(lc, (size_t)i));
-            double cond = (double)(float)json_object_get_double(json_object_array_get_idx(sc, (size_t)i));
+            double cond =
+                (double)(float)json_object_get_double(json_object_array_get_idx(sc, (size_t)i));
             if (l < 0) {
                 *nd = (ktree_node){.flags = KNODE_LEAF, .value = cond};
                 continue;
             }
             int d = json_object_get_int(json_object_array_get_idx(dl, (size_t)i));
-            *nd = (ktree_node){.flags = d ? KNODE_DEFAULT_LEFT : 0,
-                               .feature = json_object_get_int(json_object_array_get_idx(si, (size_t)i)),
-                               .threshold = cond, .left = l,
-                               .right = json_object_get_int(json_object_array_get_idx(rc, (size_t)i))};
+            *nd = (ktree_node){
+                .flags = d ? KNODE_DEFAULT_LEFT : 0,
+                .feature = json_object_get_int(json_object_array_get_idx(si, (size_t)i)),
+                .threshold = cond,
+                .left = l,
+                .right = json_object_get_int(json_object_array_get_idx(rc, (size_t)i))};
         }
         at += n;
     }
@@ -158,9 +161,16 @@ static kstatus bench_xgb_import(const char *data, size_t len, kspec **out, kerr 
     s->features = feat;
     s->n_features = nf;
     s->kind = KEST_TREES;
-    s->trees = (ktrees){.n_in = nf, .n_out = 1, .n_trees = nt, .tree_start = start,
-                        .tree_output = tout, .nodes = nodes, .n_nodes = nn, .leaf_dim = 1,
-                        .f32_inputs = 1, .f32_accumulate = 1};
+    s->trees = (ktrees){.n_in = nf,
+                        .n_out = 1,
+                        .n_trees = nt,
+                        .tree_start = start,
+                        .tree_output = tout,
+                        .nodes = nodes,
+                        .n_nodes = nn,
+                        .leaf_dim = 1,
+                        .f32_inputs = 1,
+                        .f32_accumulate = 1};
     s->n_outputs = 1;
     s->base_score = bs;
     if (logistic) {
@@ -279,7 +289,8 @@ static double kiln_batch(const kmodel *m, const trees_compiled *tc, const double
             die("pthread_create", strerror(errno));
     }
     kiln_run(&jobs[threads - 1]);
-    for (int i = 0; i < threads - 1; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < threads - 1; i++)
+        pthread_join(th[i], NULL);
     return now_s() - t0;
 }
 
@@ -312,9 +323,12 @@ int main(int argc, char **argv)
     size_t n = 100000;
     int calls = 10000, reps = 5;
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--rows")) n = (size_t)atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--calls")) calls = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--rows"))
+            n = (size_t)atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--calls"))
+            calls = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps"))
+            reps = atoi(argv[i + 1]);
     }
 
     /* Load both once; the XGBoost handles per thread count. */
@@ -447,7 +461,8 @@ int main(int argc, char **argv)
     }
     malloc_trim(0);
     long rss1 = rss_bytes();
-    for (int i = 0; i < NLOAD; i++) kmodel_free(km_hold[i]);
+    for (int i = 0; i < NLOAD; i++)
+        kmodel_free(km_hold[i]);
     malloc_trim(0);
     long rss2 = rss_bytes();
     for (int i = 0; i < NLOAD; i++) {
@@ -458,14 +473,16 @@ int main(int argc, char **argv)
     }
     malloc_trim(0);
     long rss3 = rss_bytes();
-    for (int i = 0; i < NLOAD; i++) XGBoosterFree(xh_hold[i]);
+    for (int i = 0; i < NLOAD; i++)
+        XGBoosterFree(xh_hold[i]);
     unlink(pkg);
-    double mem_k = (double)(rss1 - rss0) / NLOAD / 1024, mem_x = (double)(rss3 - rss2) / NLOAD / 1024;
+    double mem_k = (double)(rss1 - rss0) / NLOAD / 1024,
+           mem_x = (double)(rss3 - rss2) / NLOAD / 1024;
 
     int bst_major, bst_minor, bst_patch;
     XGBoostVersion(&bst_major, &bst_minor, &bst_patch);
-    printf("\nKiln vs XGBoost %d.%d.%d C API — %s: %d trees, %d features, %zu rows\n",
-           bst_major, bst_minor, bst_patch, path, spec->trees.n_trees, nf, n);
+    printf("\nKiln vs XGBoost %d.%d.%d C API — %s: %d trees, %d features, %zu rows\n", bst_major,
+           bst_minor, bst_patch, path, spec->trees.n_trees, nf, n);
     printf("kiln loader: %s; plan: %s (%zu bytes); portable fallback: %s\n", IMPORTER,
            trees__describe(plan), trees__bytes(plan), trees__describe(scalar));
     printf("agreement over %zu rows: margins identical %zu/%zu (max |diff| %.3g), "
@@ -489,13 +506,15 @@ int main(int argc, char **argv)
         {"scalar kernel: batch 1 thread (M rows/s)", "", sr[1] / 1e6, xr[1] / 1e6, 1},
         {"scalar kernel: batch 2 threads (M rows/s)", "", sr[2] / 1e6, xr[2] / 1e6, 1},
     };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) print_row(&rows[i]);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        print_row(&rows[i]);
     printf("\nratio: how many times better Kiln is (latency, time, memory: xgboost/kiln; "
            "throughput: kiln/xgboost).\n"
            "scalar kernel rows: trees_predict with SIMD disabled (margins only), the path a CPU "
            "without AVX-512 takes.\n");
 
-    for (size_t i = 0; i < nrow1; i++) free(arrs[i]);
+    for (size_t i = 0; i < nrow1; i++)
+        free(arrs[i]);
     free(arrs);
     free(lat);
     free(x);

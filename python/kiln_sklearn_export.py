@@ -651,6 +651,11 @@ def write(doc, path):
     os.replace(tmp, path)
 
 
+def describe(e):
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 def fail(code, message):
     sys.stderr.write(one_line(message) + "\n")
     sys.exit(code)
@@ -715,7 +720,7 @@ def main(argv):
     try:
         model, load_warnings = load(src)
     except Exception as e:  # a non-pickle file can raise nearly anything
-        fail(EXIT_FAILURE, f"cannot load {src} as a joblib/pickle file: {type(e).__name__}: {e}")
+        fail(EXIT_FAILURE, f"cannot load {src} as a joblib/pickle file: {describe(e)}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # FutureWarnings from private attributes are noise here
@@ -723,7 +728,7 @@ def main(argv):
     except Unsupported as e:
         fail(EXIT_UNSUPPORTED, str(e))
     except Exception as e:
-        fail(EXIT_FAILURE, f"cannot export {class_name(model)}: {type(e).__name__}: {e}")
+        fail(EXIT_FAILURE, f"cannot export {class_name(model)}: {describe(e)}")
     try:
         write(doc, out)
     except (OSError, ValueError) as e:

@@ -536,15 +536,19 @@ static kstatus tree_object(parser *p, json_object *trees, int32_t k, char *where
     return K_OK;
 }
 
-/* Pass one: node, leaf and category-word counts of one tree. */
-static kstatus measure_tree(parser *p, json_object *t, const char *where, tree_sizes *sz)
+/* Pass one: node, leaf and category-word counts of one tree. The value array is measured here
+ * too, so a document claiming wide leaves cannot make us allocate more than it holds. */
+static kstatus measure_tree(parser *p, json_object *t, const char *where, int32_t leaf_dim,
+                            tree_sizes *sz)
 {
-    json_object *left, *sets;
+    json_object *left, *value, *sets;
     kstatus r = member(p, t, where, "left", json_type_array, &left);
     if (r) return r;
     size_t n = json_object_array_length(left);
     if (n == 0 || (int64_t)n > SKL_MAX_NODES - sz->nodes)
         return bad(p, "%s: %zu nodes (at least 1, at most %d in all trees)", where, n, SKL_MAX_NODES);
+    r = get_array_n(p, t, where, "value", n * (size_t)leaf_dim, &value);
+    if (r) return r;
     sz->nodes += (int64_t)n;
     for (size_t i = 0; i < n; i++) {
         int64_t v;
@@ -637,7 +641,7 @@ static kstatus read_leaf(parser *p, const tree_arrays *a, const char *where, siz
     return K_OK;
 }
 
-/* Reads an internal node's feature, threshold, missing direction and category set. */
+/* Reads an internal node's feature, missing direction, and threshold or category set. */
 static kstatus read_split(parser *p, const tree_arrays *a, const char *where, size_t i,
                           const tree_rules *rules, const uint32_t *set_start,
                           const uint32_t *set_len, size_t n_sets, ktree_node *node)
@@ -646,22 +650,22 @@ static kstatus read_split(parser *p, const tree_arrays *a, const char *where, si
     double t;
     if (!int_value(json_object_array_get_idx(a->feature, i), 0, rules->n_in - 1, &f))
         return bad(p, "%s.feature[%zu]: expected an integer in [0, %d]", where, i, rules->n_in - 1);
-    if (!num_value(json_object_array_get_idx(a->threshold, i), &t) || isnan(t))
-        return bad(p, "%s.threshold[%zu]: expected a number", where, i);
     if (a->default_left && !int_value(json_object_array_get_idx(a->default_left, i), 0, 1, &dflt))
         return bad(p, "%s.default_left[%zu]: expected 0 or 1", where, i);
     if (a->cat_set && !int_value(json_object_array_get_idx(a->cat_set, i), -1, (int64_t)n_sets - 1, &set))
         return bad(p, "%s.cat_set[%zu]: expected -1 or a category set index below %zu", where, i,
                    n_sets);
     node->feature = (int32_t)f;
-    node->threshold = rules->le ? kspec_le_to_lt(t, rules->f32) : t;
     node->flags = dflt ? KNODE_DEFAULT_LEFT : 0;
     if (set >= 0) {
         node->flags |= KNODE_CATEGORICAL | rules->cat_flags;
         node->cat_start = set_start[set];
         node->cat_len = set_len[set];
-        node->threshold = 0;
+        return K_OK;
     }
+    if (!num_value(json_object_array_get_idx(a->threshold, i), &t) || isnan(t))
+        return bad(p, "%s.threshold[%zu]: expected a number", where, i);
+    node->threshold = rules->le ? kspec_le_to_lt(t, rules->f32) : t;
     return K_OK;
 }
 
@@ -760,7 +764,7 @@ static kstatus read_trees(parser *p, json_object *o)
     tree_sizes sz = {0, 0, 0};
     for (size_t k = 0; k < n && !r; k++) {
         r = tree_object(p, trees, (int32_t)k, where, sizeof where, &tree);
-        if (!r) r = measure_tree(p, tree, where, &sz);
+        if (!r) r = measure_tree(p, tree, where, rules.leaf_dim, &sz);
     }
     tree_fill fill = {0};
     int32_t *start = NULL, *output = NULL;

@@ -27,9 +27,9 @@
 
 enum {
     LANES = TREES__LANES,
-    /* Expanded rows on the stack: 32 KiB. A batch block of 16 wider rows goes to the heap; a
-     * single row wider than this takes the reference walk. */
-    XBUF_DOUBLES = 4096,
+    /* Expanded rows on the stack: 16 KiB. A block of 16 wider rows goes to the heap; a single
+     * row wider than this (over 1024 features read) takes the reference walk. */
+    XBUF_DOUBLES = 2048,
 };
 
 /* Deepest ensemble the perfect layout takes, and how much padding it may add. */
@@ -73,7 +73,8 @@ static double f32_as_double_split(float t32)
 static inline void acc_init(const trees_compiled *c, double *acc)
 {
     int from_base = c->f32acc && !c->mean;
-    for (int32_t o = 0; o < c->n_out; o++) acc[o] = from_base ? (double)(float)c->base[o] : 0.0;
+    for (int32_t o = 0; o < c->n_out; o++)
+        acc[o] = from_base ? (double)(float)c->base[o] : 0.0;
 }
 
 static inline void acc_add(const trees_compiled *c, int32_t tree, double payload, double *acc)
@@ -81,9 +82,11 @@ static inline void acc_add(const trees_compiled *c, int32_t tree, double payload
     if (c->vec) {
         const double *v = c->t->leaf_values + (size_t)payload * (size_t)c->n_out;
         if (c->f32acc)
-            for (int32_t o = 0; o < c->n_out; o++) acc[o] = (float)acc[o] + (float)v[o];
+            for (int32_t o = 0; o < c->n_out; o++)
+                acc[o] = (float)acc[o] + (float)v[o];
         else
-            for (int32_t o = 0; o < c->n_out; o++) acc[o] += v[o];
+            for (int32_t o = 0; o < c->n_out; o++)
+                acc[o] += v[o];
         return;
     }
     int32_t o = c->tree_out[tree];
@@ -119,6 +122,7 @@ static int goes_left(const ktrees *t, const ktree_node *n, double x)
 {
     uint32_t f = n->flags;
     int dflt = (f & KNODE_DEFAULT_LEFT) != 0;
+    if (t->f32_inputs) x = (double)(float)x; /* XGBoost sees float32, for categories too */
     if (isnan(x)) {
         if (!(f & KNODE_NAN_AS_ZERO)) return dflt;
         x = 0.0;
@@ -130,7 +134,6 @@ static int goes_left(const ktrees *t, const ktree_node *n, double x)
         if (invalid && (f & KNODE_CAT_INVALID_DEFAULT)) return dflt;
         return (f & KNODE_CAT_SET_RIGHT) ? !in : in;
     }
-    if (t->f32_inputs) return (double)(float)x < n->threshold;
     return x < n->threshold;
 }
 
@@ -138,7 +141,8 @@ static const ktree_node *find_leaf(const ktrees *t, int32_t tree, const double *
 {
     const ktree_node *base = t->nodes + t->tree_start[tree];
     const ktree_node *n = base;
-    while (!(n->flags & KNODE_LEAF)) n = base + (goes_left(t, n, row[n->feature]) ? n->left : n->right);
+    while (!(n->flags & KNODE_LEAF))
+        n = base + (goes_left(t, n, row[n->feature]) ? n->left : n->right);
     return n;
 }
 
@@ -198,7 +202,8 @@ static void perfect_rows(const trees_compiled *c, int32_t t, const double *xe, s
             idx[l] = 2 * i + 2 - (uint32_t)(xe[(size_t)l * rl + word[i]] < thr[i]);
         }
     }
-    for (int l = 0; l < LANES; l++) leaf[l] = idx[l] - c->n_int;
+    for (int l = 0; l < LANES; l++)
+        leaf[l] = idx[l] - c->n_int;
 }
 
 /* Perfect layout, trees t .. t+15 (tr[l]) over one expanded row. */
@@ -219,7 +224,8 @@ static void perfect_trees(const trees_compiled *c, const int32_t *tr, const doub
             idx[l] = 2 * i + 2 - (uint32_t)(xe[word[l][i]] < thr[l][i]);
         }
     }
-    for (int l = 0; l < LANES; l++) leaf[l] = idx[l] - c->n_int;
+    for (int l = 0; l < LANES; l++)
+        leaf[l] = idx[l] - c->n_int;
 }
 
 /* Compact layout: 16 walks from nodes cur[l] (row l at xe + l * rl; rl = 0 for one row) until
@@ -248,19 +254,24 @@ static void predict_block(const trees_compiled *c, const double *xe, double *sc)
 {
     size_t k = (size_t)c->n_out, rl = (size_t)c->n_used << c->xshift;
     uint32_t leaf[LANES];
-    for (int l = 0; l < LANES; l++) acc_init(c, sc + (size_t)l * k);
+    for (int l = 0; l < LANES; l++)
+        acc_init(c, sc + (size_t)l * k);
     for (int32_t t = 0; t < c->n_trees; t++) {
         if (c->plan == TREES__PLAN_PERFECT) {
             perfect_rows(c, t, xe, rl, leaf);
             const double *pl = c->pleaf + (size_t)t * c->n_leaf;
-            for (int l = 0; l < LANES; l++) acc_add(c, t, pl[leaf[l]], sc + (size_t)l * k);
+            for (int l = 0; l < LANES; l++)
+                acc_add(c, t, pl[leaf[l]], sc + (size_t)l * k);
         } else {
-            for (int l = 0; l < LANES; l++) leaf[l] = (uint32_t)c->croot[t];
+            for (int l = 0; l < LANES; l++)
+                leaf[l] = (uint32_t)c->croot[t];
             compact_walk(c, xe, rl, leaf);
-            for (int l = 0; l < LANES; l++) acc_add(c, t, c->cnodes[leaf[l]].thr, sc + (size_t)l * k);
+            for (int l = 0; l < LANES; l++)
+                acc_add(c, t, c->cnodes[leaf[l]].thr, sc + (size_t)l * k);
         }
     }
-    for (int l = 0; l < LANES; l++) acc_finish(c, sc + (size_t)l * k);
+    for (int l = 0; l < LANES; l++)
+        acc_finish(c, sc + (size_t)l * k);
 }
 
 /* Scores one expanded row: 16 trees walk it at once; leaves are added in tree order. */
@@ -271,40 +282,48 @@ static void predict_one(const trees_compiled *c, const double *xe, double *sc)
     acc_init(c, sc);
     for (int32_t t0 = 0; t0 < c->n_trees; t0 += LANES) {
         int m = c->n_trees - t0 < LANES ? (int)(c->n_trees - t0) : LANES;
-        for (int l = 0; l < LANES; l++) tr[l] = t0 + (l < m ? l : m - 1);
+        for (int l = 0; l < LANES; l++)
+            tr[l] = t0 + (l < m ? l : m - 1);
         if (c->plan == TREES__PLAN_PERFECT) {
             perfect_trees(c, tr, xe, leaf);
             for (int l = 0; l < m; l++)
                 acc_add(c, t0 + l, c->pleaf[(size_t)(t0 + l) * c->n_leaf + leaf[l]], sc);
         } else {
-            for (int l = 0; l < LANES; l++) leaf[l] = (uint32_t)c->croot[tr[l]];
+            for (int l = 0; l < LANES; l++)
+                leaf[l] = (uint32_t)c->croot[tr[l]];
             compact_walk(c, xe, 0, leaf);
-            for (int l = 0; l < m; l++) acc_add(c, t0 + l, c->cnodes[leaf[l]].thr, sc);
+            for (int l = 0; l < m; l++)
+                acc_add(c, t0 + l, c->cnodes[leaf[l]].thr, sc);
         }
     }
     acc_finish(c, sc);
 }
 
-void trees_predict(const trees_compiled *c, const double *x, size_t n, size_t stride,
-                   double *scores)
+/* Full blocks of 16 rows; returns the rows done. The expanded rows live on the stack, or on
+ * the heap for wide rows (returns 0 if that fails: the caller goes row by row). Kept out of
+ * line so its buffer and the SIMD kernel's are never on the stack together. */
+static __attribute__((noinline)) size_t predict_blocks(const trees_compiled *c, const double *x,
+                                                       size_t n, size_t stride, double *scores)
 {
-    size_t k = (size_t)c->n_out, r = 0;
-    if (c->plan == TREES__PLAN_REFERENCE) {
-        for (; r < n; r++) reference_row(c, x + r * stride, scores + r * k);
-        return;
-    }
-    if (c->simd && n >= LANES) r = c->simd(c, x, n, stride, scores);
     double stack[XBUF_DOUBLES];
-    size_t rl = (size_t)c->n_used << c->xshift;
-    if (n - r >= LANES) {
-        double *xe = LANES * rl <= XBUF_DOUBLES ? stack : malloc(LANES * rl * sizeof *xe);
-        for (; xe && r + LANES <= n; r += LANES) {
-            expand_rows(c, x + r * stride, stride, LANES, xe);
-            predict_block(c, xe, scores + r * k);
-        }
-        if (xe != stack) free(xe);
+    size_t k = (size_t)c->n_out, rl = (size_t)c->n_used << c->xshift, r = 0;
+    double *xe = LANES * rl <= XBUF_DOUBLES ? stack : malloc(LANES * rl * sizeof *xe);
+    if (!xe) return 0;
+    for (; r + LANES <= n; r += LANES) {
+        expand_rows(c, x + r * stride, stride, LANES, xe);
+        predict_block(c, xe, scores + r * k);
     }
-    for (; r < n; r++) {
+    if (xe != stack) free(xe);
+    return r;
+}
+
+/* Rows one at a time (never allocates: rows too wide for the stack take the reference walk). */
+static __attribute__((noinline)) void predict_rows(const trees_compiled *c, const double *x,
+                                                   size_t n, size_t stride, double *scores)
+{
+    double stack[XBUF_DOUBLES];
+    size_t k = (size_t)c->n_out, rl = (size_t)c->n_used << c->xshift;
+    for (size_t r = 0; r < n; r++) {
         if (rl > XBUF_DOUBLES) {
             reference_row(c, x + r * stride, scores + r * k);
             continue;
@@ -312,6 +331,20 @@ void trees_predict(const trees_compiled *c, const double *x, size_t n, size_t st
         expand_rows(c, x + r * stride, stride, 1, stack);
         predict_one(c, stack, scores + r * k);
     }
+}
+
+void trees_predict(const trees_compiled *c, const double *x, size_t n, size_t stride,
+                   double *scores)
+{
+    size_t k = (size_t)c->n_out, r = 0;
+    if (c->plan == TREES__PLAN_REFERENCE) {
+        for (; r < n; r++)
+            reference_row(c, x + r * stride, scores + r * k);
+        return;
+    }
+    if (c->simd && n >= LANES) r = c->simd(c, x, n, stride, scores);
+    if (n - r >= LANES) r += predict_blocks(c, x + r * stride, n - r, stride, scores + r * k);
+    predict_rows(c, x + r * stride, n - r, stride, scores + r * k);
 }
 
 /* ---- compilation ----------------------------------------------------------------------------- */
@@ -328,8 +361,8 @@ static void *plan_array(trees_compiled *c, size_t n, size_t size)
  * the fast layouts want a tree), else 1 with its depth and reachable node count. Reachable
  * internal nodes with flags only the reference walk handles clear *fast. `seen` and `dep` are
  * scratch of the tree's size. */
-static int tree_shape(const ktrees *t, int32_t k, unsigned char *seen, int32_t *dep,
-                      int32_t *depth, int32_t *count, int *fast)
+static int tree_shape(const ktrees *t, int32_t k, unsigned char *seen, int32_t *dep, int32_t *depth,
+                      int32_t *count, int *fast)
 {
     const ktree_node *nd = t->nodes + t->tree_start[k];
     int32_t size = t->tree_start[k + 1] - t->tree_start[k];
@@ -354,10 +387,10 @@ static int tree_shape(const ktrees *t, int32_t k, unsigned char *seen, int32_t *
 
 /* How a split reads its expanded row (trees_plan.h). */
 typedef struct {
-    uint32_t word;  /* slot */
-    double thr;     /* double threshold for the scalar kernels */
-    float thr32;    /* float32 threshold for float32-input kernels */
-    int swap;       /* children swapped (the NaN-only split) */
+    uint32_t word; /* slot */
+    double thr;    /* double threshold for the scalar kernels */
+    float thr32;   /* float32 threshold for float32-input kernels */
+    int swap;      /* children swapped (the NaN-only split) */
 } split;
 
 static int nan_goes_left(const ktree_node *n)
@@ -410,7 +443,8 @@ static void perfect_fill(trees_compiled *c, const ktree_node *nd, int32_t i, uin
         uint32_t span = 1u << (c->depth - level);
         uint32_t first = ((slot + 1) << (c->depth - level)) - 1 - c->n_int;
         double *pl = c->pleaf + (size_t)tree * c->n_leaf;
-        for (uint32_t j = 0; j < span; j++) pl[first + j] = leaf_payload(c, n);
+        for (uint32_t j = 0; j < span; j++)
+            pl[first + j] = leaf_payload(c, n);
         return;
     }
     split s = make_split(c, n, dense);
@@ -440,7 +474,8 @@ static kstatus build_perfect(trees_compiled *c, const int32_t *dense)
     for (int32_t k = 0; k < c->n_trees; k++)
         perfect_fill(c, t->nodes + t->tree_start[k], 0, 0, 0, k, dense);
     if (c->pleaf32)
-        for (size_t i = 0; i < nt * c->n_leaf; i++) c->pleaf32[i] = (float)c->pleaf[i];
+        for (size_t i = 0; i < nt * c->n_leaf; i++)
+            c->pleaf32[i] = (float)c->pleaf[i];
     return K_OK;
 }
 
@@ -487,7 +522,8 @@ static kstatus map_features(trees_compiled *c, const unsigned char *reach_all, i
 {
     const ktrees *t = c->t;
     int nan_slot = 0;
-    for (int32_t f = 0; f < c->n_in; f++) dense[f] = -1;
+    for (int32_t f = 0; f < c->n_in; f++)
+        dense[f] = -1;
     for (int32_t i = 0; i < t->n_nodes; i++) {
         const ktree_node *n = &t->nodes[i];
         if (!reach_all[i] || (n->flags & KNODE_LEAF)) continue;
@@ -532,7 +568,6 @@ static kstatus build_fast(trees_compiled *c, unsigned opts)
     }
     if (!fast) goto done;
     if ((st = map_features(c, reach, dense))) goto done;
-    if ((size_t)c->n_used << c->xshift > XBUF_DOUBLES) goto done; /* too wide: reference walk */
     int64_t padded = depth <= PERFECT_MAX_DEPTH ? (int64_t)c->n_trees * ((2 << depth) - 1) : 0;
     if (!(opts & TREES__NO_PERFECT) && depth <= PERFECT_MAX_DEPTH &&
         padded <= PERFECT_MAX_GROWTH * n_reach + 4096 && padded < INT32_MAX) {
@@ -575,7 +610,8 @@ kstatus trees__compile_opts(const ktrees *t, const double *base_score, unsigned 
     for (int32_t k = 0; k < t->n_trees; k++) {
         c->tree_out[k] = t->tree_output[k];
         if (c->vec)
-            for (int32_t o = 0; o < t->n_out; o++) c->per_out[o]++;
+            for (int32_t o = 0; o < t->n_out; o++)
+                c->per_out[o]++;
         else
             c->per_out[t->tree_output[k]]++;
     }

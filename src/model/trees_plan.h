@@ -37,21 +37,21 @@ typedef enum { TREES__PLAN_REFERENCE = 0, TREES__PLAN_PERFECT, TREES__PLAN_COMPA
  * and word = TREES__LEAF (slot 0). */
 typedef struct {
     double thr;
-    uint32_t word;  /* expanded-row slot, | TREES__LEAF for leaves */
-    int32_t child;  /* absolute index of the left child; the right child is child + 1 */
+    uint32_t word; /* expanded-row slot, | TREES__LEAF for leaves */
+    int32_t child; /* absolute index of the left child; the right child is child + 1 */
 } trees__cnode;
 
 /* Processes some leading rows of a trees_predict call; returns how many it did. */
-typedef size_t (*trees__kernel)(const trees_compiled *c, const double *x, size_t n,
-                                size_t stride, double *scores);
+typedef size_t (*trees__kernel)(const trees_compiled *c, const double *x, size_t n, size_t stride,
+                                double *scores);
 
 struct trees_compiled {
     const ktrees *t;
     trees__plan plan;
-    int f32;        /* t->f32_inputs */
-    int f32acc;     /* t->f32_accumulate */
-    int vec;        /* t->leaf_dim > 1: leaf payloads are leaf_values indices */
-    int mean;       /* KAGG_MEAN */
+    int f32;    /* t->f32_inputs */
+    int f32acc; /* t->f32_accumulate */
+    int vec;    /* t->leaf_dim > 1: leaf payloads are leaf_values indices */
+    int mean;   /* KAGG_MEAN */
     int32_t n_in, n_out, n_trees;
     double *base;      /* n_out */
     int32_t *per_out;  /* trees adding to each output */
@@ -69,8 +69,8 @@ struct trees_compiled {
     uint32_t *pword;
     double *pthr;
     float *pthr32;
-    double *pleaf;   /* leaf value, or leaf vector index when vec */
-    float *pleaf32;  /* (float)pleaf when f32acc and !vec, else NULL */
+    double *pleaf;  /* leaf value, or leaf vector index when vec */
+    float *pleaf32; /* (float)pleaf when f32acc and !vec, else NULL */
 
     /* compact: tree t's root at croot[t] */
     int32_t *croot;

@@ -20,6 +20,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -33,10 +34,10 @@
 #define INLINE static inline __attribute__((always_inline))
 
 enum {
-    XT_FLOATS = 8192,  /* the 16-row tile, 32 KiB: up to 512 slots (256 features) */
-    MAX_OUT = 16,      /* accumulators per block */
-    G = 4,             /* trees walked together (3 to 6 measure alike on Zen 5) */
-    BLEND_LEVELS = 4,  /* levels whose row values come from whole slots (2 to 5 alike) */
+    XT_FLOATS = 4096, /* the 16-row tile on the stack, 16 KiB: 256 slots; wider on the heap */
+    MAX_OUT = 16,     /* accumulators per block */
+    G = 4,            /* trees walked together (3 to 6 measure alike on Zen 5) */
+    BLEND_LEVELS = 4, /* levels whose row values come from whole slots (2 to 5 alike) */
 };
 
 /* Writes the expanded rows (trees_plan.h) of 16 rows, rounded to float32, as a slot-major
@@ -45,15 +46,15 @@ AVX512 static void load_tile(const trees_compiled *c, const double *x, size_t st
 {
     const __m512 ninf = _mm512_set1_ps(-INFINITY), pinf = _mm512_set1_ps(INFINITY);
     const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512i rows = _mm512_mullo_epi32(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-        _mm512_set1_epi32((int)stride));
+    const __m512i rows =
+        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                           _mm512_set1_epi32((int)stride));
     for (int32_t u = 0; u < c->n_used; u++) {
         const double *col = x + c->used[u];
         __m512d lo = _mm512_i32gather_pd(_mm512_castsi512_si256(rows), col, 8);
         __m512d hi = _mm512_i32gather_pd(_mm512_extracti64x4_epi64(rows, 1), col, 8);
-        __m512 v = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)),
-                                      _mm512_cvtpd_ps(hi), 1);
+        __m512 v =
+            _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
         __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
         float *o = xt + ((size_t)u << c->xshift) * TREES__LANES;
         _mm512_store_ps(o, _mm512_mask_blend_ps(nan, v, ninf));
@@ -76,7 +77,8 @@ AVX512 INLINE void step(const float *xt, const uint32_t *ft, const float *th, co
     __m512i fw = _mm512_setzero_si512();
     __m512 tv, xv;
     if (level <= 4) {
-        if (level >= BLEND_LEVELS) fw = _mm512_permutexvar_epi32(loc, _mm512_loadu_si512(ft + first));
+        if (level >= BLEND_LEVELS)
+            fw = _mm512_permutexvar_epi32(loc, _mm512_loadu_si512(ft + first));
         tv = _mm512_permutexvar_ps(loc, _mm512_loadu_ps(th + first));
     } else if (level == 5) {
         if (level >= BLEND_LEVELS)
@@ -120,17 +122,23 @@ AVX512 INLINE void walk_group(const trees_compiled *c, const int32_t *tr, const 
         idx[g] = _mm512_setzero_si512();
     }
     int32_t d = c->depth;
+    /* Levels 0-5 are spelled out so each is compiled for its node count. */
 #define LEVEL(L)                                                                                   \
-    for (int g = 0; g < G; g++) step(xt, ft[g], th[g], L, &idx[g], right[g]);
-    if (d > 0) LEVEL(0)
-    if (d > 1) LEVEL(1)
-    if (d > 2) LEVEL(2)
-    if (d > 3) LEVEL(3)
-    if (d > 4) LEVEL(4)
-    if (d > 5) LEVEL(5)
-    for (int level = 6; level < d; level++) LEVEL(6) /* from level 6 on, every level gathers */
+    do {                                                                                           \
+        for (int g = 0; g < G; g++)                                                                \
+            step(xt, ft[g], th[g], L, &idx[g], right[g]);                                          \
+    } while (0)
+    if (d > 0) LEVEL(0);
+    if (d > 1) LEVEL(1);
+    if (d > 2) LEVEL(2);
+    if (d > 3) LEVEL(3);
+    if (d > 4) LEVEL(4);
+    if (d > 5) LEVEL(5);
+    for (int level = 6; level < d; level++)
+        LEVEL(6); /* from level 6 on, every level gathers */
 #undef LEVEL
-    for (int g = 0; g < G; g++) leaf[g] = _mm512_sub_epi32(idx[g], _mm512_set1_epi32((int)c->n_int));
+    for (int g = 0; g < G; g++)
+        leaf[g] = _mm512_sub_epi32(idx[g], _mm512_set1_epi32((int)c->n_int));
 }
 
 /* Float32 leaf values of tree t for leaf numbers `leaf`. */
@@ -138,13 +146,18 @@ AVX512 INLINE __m512 leaf_f32(const trees_compiled *c, int32_t t, __m512i leaf)
 {
     const float *pl = c->pleaf32 + (size_t)t * c->n_leaf;
     switch (c->depth) {
-    case 0: case 1: case 2: case 3: case 4:
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
         return _mm512_permutexvar_ps(leaf, _mm512_loadu_ps(pl));
     case 5:
         return _mm512_permutex2var_ps(_mm512_loadu_ps(pl), leaf, _mm512_loadu_ps(pl + 16));
     case 6: {
         __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(pl), leaf, _mm512_loadu_ps(pl + 16));
-        __m512 hi = _mm512_permutex2var_ps(_mm512_loadu_ps(pl + 32), leaf, _mm512_loadu_ps(pl + 48));
+        __m512 hi =
+            _mm512_permutex2var_ps(_mm512_loadu_ps(pl + 32), leaf, _mm512_loadu_ps(pl + 48));
         return _mm512_mask_blend_ps(_mm512_test_epi32_mask(leaf, _mm512_set1_epi32(32)), lo, hi);
     }
     default:
@@ -157,7 +170,8 @@ AVX512 INLINE __m512 leaf_f32(const trees_compiled *c, int32_t t, __m512i leaf)
 static int group_trees(const trees_compiled *c, int32_t t, int32_t *tr)
 {
     int m = c->n_trees - t < G ? (int)(c->n_trees - t) : G;
-    for (int g = 0; g < G; g++) tr[g] = t + (g < m ? g : m - 1);
+    for (int g = 0; g < G; g++)
+        tr[g] = t + (g < m ? g : m - 1);
     return m;
 }
 
@@ -195,7 +209,8 @@ AVX512 static void block_f64acc(const trees_compiled *c, const float *xt, double
 {
     int32_t k = c->n_out;
     __m512d lo[MAX_OUT], hi[MAX_OUT];
-    for (int32_t o = 0; o < k; o++) lo[o] = hi[o] = _mm512_setzero_pd();
+    for (int32_t o = 0; o < k; o++)
+        lo[o] = hi[o] = _mm512_setzero_pd();
     for (int32_t t = 0; t < c->n_trees; t += G) {
         int32_t tr[G];
         __m512i leaf[G];
@@ -204,7 +219,8 @@ AVX512 static void block_f64acc(const trees_compiled *c, const float *xt, double
         for (int g = 0; g < m; g++) {
             const double *pl = c->pleaf + (size_t)(t + g) * c->n_leaf;
             int32_t o = c->tree_out[t + g];
-            __m256i l8 = _mm512_castsi512_si256(leaf[g]), h8 = _mm512_extracti64x4_epi64(leaf[g], 1);
+            __m256i l8 = _mm512_castsi512_si256(leaf[g]),
+                    h8 = _mm512_extracti64x4_epi64(leaf[g], 1);
             lo[o] = _mm512_add_pd(lo[o], _mm512_i32gather_pd(l8, pl, 8));
             hi[o] = _mm512_add_pd(hi[o], _mm512_i32gather_pd(h8, pl, 8));
         }
@@ -224,9 +240,11 @@ AVX512 static void block_f64acc(const trees_compiled *c, const float *xt, double
 AVX512 static size_t perfect_f32_rows(const trees_compiled *c, const double *x, size_t n,
                                       size_t stride, double *scores)
 {
-    float xt[XT_FLOATS] __attribute__((aligned(64)));
-    size_t r = 0, k = (size_t)c->n_out;
+    float stack[XT_FLOATS] __attribute__((aligned(64)));
+    size_t r = 0, k = (size_t)c->n_out, size = ((size_t)c->n_used << c->xshift) * TREES__LANES;
     if (stride > INT32_MAX / TREES__LANES) return 0; /* tile gathers use 32-bit offsets */
+    float *xt = size <= XT_FLOATS ? stack : aligned_alloc(64, size * sizeof *xt);
+    if (!xt) return 0;
     for (; r + TREES__LANES <= n; r += TREES__LANES) {
         load_tile(c, x + r * stride, stride, xt);
         if (c->f32acc)
@@ -234,6 +252,7 @@ AVX512 static size_t perfect_f32_rows(const trees_compiled *c, const double *x, 
         else
             block_f64acc(c, xt, scores + r * k);
     }
+    if (xt != stack) free(xt);
     return r;
 }
 
@@ -244,7 +263,7 @@ trees__kernel trees__simd_kernel(const trees_compiled *c)
         !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vl"))
         return NULL;
     if (c->plan == TREES__PLAN_PERFECT && c->f32 && !c->vec && c->n_out <= MAX_OUT &&
-        ((size_t)c->n_used << c->xshift) * TREES__LANES <= XT_FLOATS)
+        c->n_used <= (1 << 20))
         return perfect_f32_rows;
     return NULL;
 }

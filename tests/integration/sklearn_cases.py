@@ -106,7 +106,7 @@ def linear_cases():
     Xtr, ytr, Xte = split(X, y)
     lm = linear_model
     out = [Case(c.__name__, c(), Xtr, ytr, Xte, relative=True) for c in (
-        lm.LinearRegression, lm.Ridge, lm.RidgeCV, lm.Lasso, lm.LassoCV, lm.ElasticNet, lm.Lars,
+        lm.LinearRegression, lm.Ridge, lm.RidgeCV, lm.Lasso, lm.LassoCV, lm.ElasticNet, lm.ElasticNetCV, lm.Lars,
         lm.LassoLars, lm.BayesianRidge, lm.ARDRegression)]
     y2 = np.c_[y, target(X, rng)]
     out.append(Case("Ridge 2 targets", lm.Ridge(), Xtr, y2[:-200], Xte, relative=True, full=True))

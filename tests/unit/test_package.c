@@ -166,6 +166,28 @@ static void test_mlp_batch(void **state)
     kmodel_free(m);
 }
 
+/* XGBoost takes a category as (int)(float)x: 0.999999999 is category 1 in a float32 model. */
+static void test_category_rounds_like_float32(void **state)
+{
+    kspec *s = make_trees();
+    ktree_node *n = (ktree_node *)s->trees.nodes;
+    static const uint32_t words[] = {1u << 1}; /* the set {1} */
+    n[0].flags = KNODE_CATEGORICAL | KNODE_CAT_SET_RIGHT;
+    n[0].cat_start = 0;
+    n[0].cat_len = 1;
+    s->trees.cat_words = words;
+    s->trees.n_cat_words = 1;
+    s->trees.f32_inputs = 1;
+    kmodel *m = roundtrip(s);
+    const double rows[] = {0.999999999, -1, 0.9, -1, -0.5, -1};
+    double v[3];
+    assert_int_equal(kmodel_predict(m, rows, 3, v, NULL), K_OK);
+    assert_true(v[0] == 0.5 + 2 + 10);  /* category 1: in the set, goes right */
+    assert_true(v[1] == 0.5 - 1 + 10);  /* category 0: not in the set, left */
+    assert_true(v[2] == 0.5 - 1 + 10);  /* negative: invalid, "not in set" direction */
+    kmodel_free(m);
+}
+
 static buf packaged(void)
 {
     buf b;
@@ -239,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_linear_roundtrip), cmocka_unit_test(test_trees_roundtrip),
         cmocka_unit_test(test_damage_rejected), cmocka_unit_test(test_validate_rejects_cycles),
         cmocka_unit_test(test_le_to_lt), cmocka_unit_test(test_mlp_batch),
+        cmocka_unit_test(test_category_rounds_like_float32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,8 +47,8 @@ static double rnd_unit(void)
 typedef struct {
     int n_in, n_out, n_trees, max_depth;
     int f32_inputs, f32_acc, vec, mean, no_base;
-    int complete;       /* grow every branch to max_depth */
-    double p_split;     /* otherwise split with this probability above max_depth */
+    int complete;   /* grow every branch to max_depth */
+    double p_split; /* otherwise split with this probability above max_depth */
     double p_cat, p_zero_missing, p_nan_as_zero, p_nan_threshold;
 } gen_opts;
 
@@ -70,11 +70,16 @@ static double make_threshold(const gen_opts *g)
 {
     double v = (rnd_unit() - 0.5) * 8.0;
     switch (rnd_int(6)) {
-    case 0: return (double)(float)v;                      /* XGBoost: float32 thresholds */
-    case 1: return kspec_le_to_lt(v, g->f32_inputs);      /* sklearn / LightGBM "<=" */
-    case 2: return (double)(int)v;                        /* integers: exact hits are common */
-    case 3: return rnd_int(4) ? 0.0 : -0.0;
-    default: return v;                                    /* arbitrary doubles */
+    case 0:
+        return (double)(float)v; /* XGBoost: float32 thresholds */
+    case 1:
+        return kspec_le_to_lt(v, g->f32_inputs); /* sklearn / LightGBM "<=" */
+    case 2:
+        return (double)(int)v; /* integers: exact hits are common */
+    case 3:
+        return rnd_int(4) ? 0.0 : -0.0;
+    default:
+        return v; /* arbitrary doubles */
     }
 }
 
@@ -129,9 +134,12 @@ static ensemble *make_ensemble(const gen_opts *g)
     en->pool = calloc((size_t)g->n_in * POOL, sizeof *en->pool);
     en->cat = calloc(64, sizeof *en->cat);
     en->base = calloc((size_t)g->n_out, sizeof *en->base);
-    for (int i = 0; i < 64; i++) en->cat[i] = (uint32_t)rnd();
-    for (int i = 0; i < g->n_in * POOL; i++) en->pool[i] = make_threshold(g);
-    for (int o = 0; o < g->n_out; o++) en->base[o] = (rnd_unit() - 0.5) * 2;
+    for (int i = 0; i < 64; i++)
+        en->cat[i] = (uint32_t)rnd();
+    for (int i = 0; i < g->n_in * POOL; i++)
+        en->pool[i] = make_threshold(g);
+    for (int o = 0; o < g->n_out; o++)
+        en->base[o] = (rnd_unit() - 0.5) * 2;
     en->no_base = g->no_base;
     ktrees *t = &en->t;
     t->n_in = g->n_in;
@@ -143,7 +151,8 @@ static ensemble *make_ensemble(const gen_opts *g)
     if (g->vec) {
         t->n_leaf_vectors = 50;
         en->leafv = calloc((size_t)t->n_leaf_vectors * (size_t)g->n_out, sizeof *en->leafv);
-        for (int i = 0; i < t->n_leaf_vectors * g->n_out; i++) en->leafv[i] = rnd_unit() - 0.3;
+        for (int i = 0; i < t->n_leaf_vectors * g->n_out; i++)
+            en->leafv[i] = rnd_unit() - 0.3;
         t->leaf_values = en->leafv;
     }
     for (int k = 0; k < g->n_trees; k++) {
@@ -179,24 +188,37 @@ static double make_input(const ensemble *en, int feature)
     double t = en->pool[feature * POOL + rnd_int(POOL)];
     float tf = (float)t;
     switch (rnd_int(16)) {
-    case 0: return t;
-    case 1: return nextafter(t, INFINITY);
-    case 2: return nextafter(t, -INFINITY);
-    case 3: return (double)nextafterf(tf, INFINITY);
-    case 4: return (double)nextafterf(tf, -INFINITY);
+    case 0:
+        return t;
+    case 1:
+        return nextafter(t, INFINITY);
+    case 2:
+        return nextafter(t, -INFINITY);
+    case 3:
+        return (double)nextafterf(tf, INFINITY);
+    case 4:
+        return (double)nextafterf(tf, -INFINITY);
     case 5: { /* the float32 rounding midpoint below tf, and its double neighbours */
         double m = 0.5 * ((double)nextafterf(tf, -INFINITY) + (double)tf);
         int w = rnd_int(3);
         return w == 0 ? m : nextafter(m, w == 1 ? INFINITY : -INFINITY);
     }
-    case 6: return NAN;
-    case 7: return rnd_int(2) ? 0.0 : -0.0;
-    case 8: return rnd_int(2) ? INFINITY : -INFINITY;
-    case 9: return (double)rnd_int(70) - 2; /* category codes, some invalid */
-    case 10: return rnd_int(2) ? 1e-36 : -1e-40;
-    case 11: return rnd_int(2) ? 1e300 : -3.5e38;
-    case 12: return (double)tf;
-    default: return (rnd_unit() - 0.5) * 10;
+    case 6:
+        return NAN;
+    case 7:
+        return rnd_int(2) ? 0.0 : -0.0;
+    case 8:
+        return rnd_int(2) ? INFINITY : -INFINITY;
+    case 9:
+        return (double)rnd_int(70) - 2; /* category codes, some invalid */
+    case 10:
+        return rnd_int(2) ? 1e-36 : -1e-40;
+    case 11:
+        return rnd_int(2) ? 1e300 : -3.5e38;
+    case 12:
+        return (double)tf;
+    default:
+        return (rnd_unit() - 0.5) * 10;
     }
 }
 
@@ -307,8 +329,8 @@ static void check_ensemble(const ensemble *en, int n_rows, const char *name)
                 double d = fabs(want[i] - got[i]);
                 if (!(d <= max_diff)) max_diff = d;
                 if (mismatches++ < 3)
-                    printf("  %s [%s] row %d output %d: want %a got %a\n", name,
-                           trees__describe(c), i / k, i % k, want[i], got[i]);
+                    printf("  %s [%s] row %d output %d: want %a got %a\n", name, trees__describe(c),
+                           i / k, i % k, want[i], got[i]);
             }
         }
         printf("%-28s %-26s rows=%d trees=%d nodes=%d max_diff=%g mismatches=%ld\n", name,
@@ -331,8 +353,13 @@ static void run_case(const gen_opts *g, int n_rows, const char *name)
 static void test_xgboost_like(void **state)
 {
     /* binary:logistic, depth 6: complete and ragged trees */
-    gen_opts g = {.n_in = 30, .n_out = 1, .n_trees = 100, .max_depth = 6, .f32_inputs = 1,
-                  .f32_acc = 1, .complete = 1};
+    gen_opts g = {.n_in = 30,
+                  .n_out = 1,
+                  .n_trees = 100,
+                  .max_depth = 6,
+                  .f32_inputs = 1,
+                  .f32_acc = 1,
+                  .complete = 1};
     run_case(&g, 2000, "xgb binary complete d6");
     g.complete = 0;
     g.p_split = 0.85;
@@ -341,8 +368,14 @@ static void test_xgboost_like(void **state)
     g.n_trees = 37;
     run_case(&g, 1000, "xgb binary ragged d8");
     /* multi:softprob, 4 classes: trees cycle through outputs */
-    gen_opts m = {.n_in = 12, .n_out = 4, .n_trees = 60, .max_depth = 4, .f32_inputs = 1,
-                  .f32_acc = 1, .complete = 0, .p_split = 0.9};
+    gen_opts m = {.n_in = 12,
+                  .n_out = 4,
+                  .n_trees = 60,
+                  .max_depth = 4,
+                  .f32_inputs = 1,
+                  .f32_acc = 1,
+                  .complete = 0,
+                  .p_split = 0.9};
     run_case(&m, 1000, "xgb multiclass d4");
     m.p_nan_threshold = 0.05;
     run_case(&m, 500, "xgb NaN thresholds");
@@ -351,7 +384,11 @@ static void test_xgboost_like(void **state)
 static void test_lightgbm_like(void **state)
 {
     /* double comparisons, NaN as zero on some nodes, deep leaf-wise trees */
-    gen_opts g = {.n_in = 20, .n_out = 1, .n_trees = 50, .max_depth = 14, .p_split = 0.72,
+    gen_opts g = {.n_in = 20,
+                  .n_out = 1,
+                  .n_trees = 50,
+                  .max_depth = 14,
+                  .p_split = 0.72,
                   .p_nan_as_zero = 0.4};
     run_case(&g, 1500, "lgbm deep nan-as-zero");
     g.max_depth = 5;
@@ -367,24 +404,42 @@ static void test_lightgbm_like(void **state)
 static void test_forest_like(void **state)
 {
     /* scikit-learn forests: float32 inputs, double sums, averaging; vector leaves */
-    gen_opts g = {.n_in = 10, .n_out = 3, .n_trees = 25, .max_depth = 18, .f32_inputs = 1,
-                  .vec = 1, .mean = 1, .p_split = 0.7};
+    gen_opts g = {.n_in = 10,
+                  .n_out = 3,
+                  .n_trees = 25,
+                  .max_depth = 18,
+                  .f32_inputs = 1,
+                  .vec = 1,
+                  .mean = 1,
+                  .p_split = 0.7};
     run_case(&g, 800, "rf vector leaves mean");
     g.max_depth = 4;
     g.complete = 1;
     run_case(&g, 800, "rf vector shallow");
-    gen_opts r = {.n_in = 8, .n_out = 1, .n_trees = 40, .max_depth = 9, .f32_inputs = 1,
-                  .mean = 1, .p_split = 0.8, .no_base = 1};
+    gen_opts r = {.n_in = 8,
+                  .n_out = 1,
+                  .n_trees = 40,
+                  .max_depth = 9,
+                  .f32_inputs = 1,
+                  .mean = 1,
+                  .p_split = 0.8,
+                  .no_base = 1};
     run_case(&r, 800, "rf regressor mean");
-    gen_opts gb = {.n_in = 8, .n_out = 1, .n_trees = 100, .max_depth = 3, .f32_inputs = 1,
-                   .complete = 1};
+    gen_opts gb = {
+        .n_in = 8, .n_out = 1, .n_trees = 100, .max_depth = 3, .f32_inputs = 1, .complete = 1};
     run_case(&gb, 800, "sklearn gbm d3");
 }
 
 static void test_f32_accumulate_variants(void **state)
 {
-    gen_opts g = {.n_in = 6, .n_out = 3, .n_trees = 30, .max_depth = 5, .f32_inputs = 1,
-                  .f32_acc = 1, .vec = 1, .p_split = 0.8};
+    gen_opts g = {.n_in = 6,
+                  .n_out = 3,
+                  .n_trees = 30,
+                  .max_depth = 5,
+                  .f32_inputs = 1,
+                  .f32_acc = 1,
+                  .vec = 1,
+                  .p_split = 0.8};
     run_case(&g, 600, "f32 acc vector leaves");
     g.mean = 1;
     run_case(&g, 600, "f32 acc vector mean");
@@ -398,8 +453,15 @@ static void test_f32_accumulate_variants(void **state)
 
 static void test_fallback_flags(void **state)
 {
-    gen_opts g = {.n_in = 10, .n_out = 2, .n_trees = 40, .max_depth = 6, .f32_inputs = 0,
-                  .p_split = 0.85, .p_cat = 0.3, .p_zero_missing = 0.2, .p_nan_as_zero = 0.3};
+    gen_opts g = {.n_in = 10,
+                  .n_out = 2,
+                  .n_trees = 40,
+                  .max_depth = 6,
+                  .f32_inputs = 0,
+                  .p_split = 0.85,
+                  .p_cat = 0.3,
+                  .p_zero_missing = 0.2,
+                  .p_nan_as_zero = 0.3};
     run_case(&g, 800, "categorical + zero-missing");
     g.f32_inputs = 1;
     g.f32_acc = 1;
@@ -413,8 +475,8 @@ static void test_fallback_flags(void **state)
 static void test_degenerate(void **state)
 {
     /* single-leaf trees, one tree, a single feature, few rows */
-    gen_opts g = {.n_in = 1, .n_out = 1, .n_trees = 5, .max_depth = 0, .f32_inputs = 1,
-                  .f32_acc = 1};
+    gen_opts g = {
+        .n_in = 1, .n_out = 1, .n_trees = 5, .max_depth = 0, .f32_inputs = 1, .f32_acc = 1};
     run_case(&g, 50, "leaves only");
     gen_opts h = {.n_in = 1, .n_out = 2, .n_trees = 1, .max_depth = 3, .p_split = 0.9};
     run_case(&h, 33, "one tree");
@@ -422,35 +484,79 @@ static void test_degenerate(void **state)
     run_case(&d, 300, "deep chains");
 }
 
+/* Wide rows: expanded-row buffers move to the heap for blocks, and single rows wider than the
+ * stack buffer take the reference walk. */
+static void test_wide_rows(void **state)
+{
+    gen_opts g = {.n_in = 200,
+                  .n_out = 1,
+                  .n_trees = 100,
+                  .max_depth = 6,
+                  .f32_inputs = 1,
+                  .f32_acc = 1,
+                  .complete = 1};
+    run_case(&g, 100, "200 features");
+    g.n_in = 1300;
+    g.n_trees = 120;
+    run_case(&g, 60, "1300 features");
+    g.f32_inputs = 0;
+    g.f32_acc = 0;
+    g.complete = 0;
+    g.p_split = 0.8;
+    g.max_depth = 12;
+    g.n_trees = 40;
+    run_case(&g, 60, "1300 features compact");
+}
+
 /* Stumps on float32-edge thresholds (each with NaN going left and going right, so the
  * NaN-only split of trees_plan.h appears), probed at every rounding midpoint around them. */
 static void test_float32_edges(void **state)
 {
-    static const double edges[] = {0.0, -0.0, 0x1p-149, -0x1p-149, 0x1p-126, FLT_MAX, -FLT_MAX,
-                                   INFINITY, -INFINITY, 1.0, 0.1, (double)0.1f, 3.0e38, -1e-50,
-                                   16777217.0, 0.5 + 0x1p-30, NAN, -DBL_MAX};
+    static const double edges[] = {0.0,           -0.0,         0x1p-149, -0x1p-149, 0x1p-126,
+                                   FLT_MAX,       -FLT_MAX,     INFINITY, -INFINITY, 1.0,
+                                   0.1,           (double)0.1f, 3.0e38,   -1e-50,    16777217.0,
+                                   0.5 + 0x1p-30, NAN,          -DBL_MAX};
     enum { E = sizeof edges / sizeof edges[0], N = 2 * E };
     ktree_node nodes[3 * N];
     int32_t start[N + 1], out[N];
     for (int i = 0; i < N; i++) {
-        nodes[3 * i] = (ktree_node){.flags = i >= E ? KNODE_DEFAULT_LEFT : 0, .feature = i % E,
-                                    .threshold = edges[i % E], .left = 1, .right = 2};
+        nodes[3 * i] = (ktree_node){.flags = i >= E ? KNODE_DEFAULT_LEFT : 0,
+                                    .feature = i % E,
+                                    .threshold = edges[i % E],
+                                    .left = 1,
+                                    .right = 2};
         nodes[3 * i + 1] = (ktree_node){.flags = KNODE_LEAF, .value = 1.0 / (1 << (i % 20))};
         nodes[3 * i + 2] = (ktree_node){.flags = KNODE_LEAF, .value = -3.0 * i};
         start[i] = 3 * i;
         out[i] = 0;
     }
     start[N] = 3 * N;
-    ktrees t = {.n_in = E, .n_out = 1, .n_trees = N, .tree_start = start, .tree_output = out,
-                .nodes = nodes, .n_nodes = 3 * N, .leaf_dim = 1, .f32_inputs = 1};
+    ktrees t = {.n_in = E,
+                .n_out = 1,
+                .n_trees = N,
+                .tree_start = start,
+                .tree_output = out,
+                .nodes = nodes,
+                .n_nodes = 3 * N,
+                .leaf_dim = 1,
+                .f32_inputs = 1};
     enum { ROWS = 64 };
     double x[ROWS * E];
     for (int j = 0; j < E; j++) {
         double e = edges[j];
         float f = (float)e, lo = nextafterf(f, -INFINITY), hi = nextafterf(f, INFINITY);
-        double cand[12] = {e, nextafter(e, INFINITY), nextafter(e, -INFINITY), (double)lo,
-                           (double)hi, 0.5 * ((double)lo + (double)f),
-                           0.5 * ((double)f + (double)hi), 0, NAN, 1e300, -INFINITY, 0x1p128};
+        double cand[12] = {e,
+                           nextafter(e, INFINITY),
+                           nextafter(e, -INFINITY),
+                           (double)lo,
+                           (double)hi,
+                           0.5 * ((double)lo + (double)f),
+                           0.5 * ((double)f + (double)hi),
+                           0,
+                           NAN,
+                           1e300,
+                           -INFINITY,
+                           0x1p128};
         for (int r = 0; r < ROWS; r++) {
             double v = cand[(r + j) % 12];
             if (r >= 12 && r < 36) v = nextafter(v, r < 24 ? INFINITY : -INFINITY);
@@ -480,13 +586,20 @@ static void test_float32_edges(void **state)
 /* Through kmodel_predict (chunking, margins) with a trees estimator. */
 static void test_through_kmodel(void **state)
 {
-    gen_opts g = {.n_in = 7, .n_out = 1, .n_trees = 50, .max_depth = 6, .f32_inputs = 1,
-                  .f32_acc = 1, .complete = 0, .p_split = 0.9};
+    gen_opts g = {.n_in = 7,
+                  .n_out = 1,
+                  .n_trees = 50,
+                  .max_depth = 6,
+                  .f32_inputs = 1,
+                  .f32_acc = 1,
+                  .complete = 0,
+                  .p_split = 0.9};
     ensemble *en = make_ensemble(&g);
     kspec *s = kspec_new(1 << 24);
     kfeature *f = arena_array(s->mem, 7, sizeof *f);
     static const char *names[] = {"a", "b", "c", "d", "e", "f", "g"};
-    for (int i = 0; i < 7; i++) f[i] = (kfeature){names[i], KFEAT_NUMERIC, NAN, NAN, 0, NULL};
+    for (int i = 0; i < 7; i++)
+        f[i] = (kfeature){names[i], KFEAT_NUMERIC, NAN, NAN, 0, NULL};
     s->features = f;
     s->n_features = 7;
     s->kind = KEST_TREES;
@@ -500,7 +613,8 @@ static void test_through_kmodel(void **state)
     assert_int_equal(kmodel_new(s, &m, &e), K_OK);
     enum { ROWS = 700 };
     double *x = malloc(ROWS * 7 * sizeof *x), v[ROWS], mg[ROWS];
-    for (int i = 0; i < ROWS * 7; i++) x[i] = make_input(en, i % 7);
+    for (int i = 0; i < ROWS * 7; i++)
+        x[i] = make_input(en, i % 7);
     assert_int_equal(kmodel_predict(m, x, ROWS, v, mg), K_OK);
     long bad = 0;
     for (int r = 0; r < ROWS; r++) {
@@ -520,13 +634,10 @@ static void test_through_kmodel(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_xgboost_like),
-        cmocka_unit_test(test_lightgbm_like),
-        cmocka_unit_test(test_forest_like),
-        cmocka_unit_test(test_f32_accumulate_variants),
-        cmocka_unit_test(test_fallback_flags),
-        cmocka_unit_test(test_degenerate),
-        cmocka_unit_test(test_float32_edges),
+        cmocka_unit_test(test_xgboost_like),   cmocka_unit_test(test_lightgbm_like),
+        cmocka_unit_test(test_forest_like),    cmocka_unit_test(test_f32_accumulate_variants),
+        cmocka_unit_test(test_fallback_flags), cmocka_unit_test(test_degenerate),
+        cmocka_unit_test(test_wide_rows),      cmocka_unit_test(test_float32_edges),
         cmocka_unit_test(test_through_kmodel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
