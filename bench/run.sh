@@ -43,8 +43,10 @@ build_bench() { # name extra-flags...
     local srcs
     mapfile -t srcs < <(kiln_sources)
     if [[ ${srcs[0]} == *.a ]]; then
-        nm -g --defined-only "${srcs[0]}" 2>/dev/null | grep -q ' T xgboost_import$' &&
+        # (grep without -q reads all of nm's output: no SIGPIPE under pipefail)
+        if nm -g --defined-only "${srcs[0]}" 2>/dev/null | grep ' T xgboost_import$' >/dev/null; then
             defs="-DHAVE_XGBOOST_IMPORT"
+        fi
     elif [[ -f $root/src/model/xgboost.c ]]; then
         defs="-DHAVE_XGBOOST_IMPORT"
     fi
@@ -56,7 +58,7 @@ run_trees() {
     echo "== trees: Kiln vs XGBoost C API =="
     [[ -f $out/xgb_100x6.json ]] || "$py" "$here/make_xgb_model.py" "$out/xgb_100x6.json"
     build_bench bench_trees -lxgboost
-    "$out/bench_trees" "$out/xgb_100x6.json" --rows "$rows" --calls 10000 --reps 5
+    "$out/bench_trees" "$out/xgb_100x6.json" --rows "$rows" --calls 10000 --reps 7
 }
 
 run_sklearn() {

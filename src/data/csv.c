@@ -41,7 +41,7 @@ static const char *unescape(csv_record *r, const char *p, size_t len, size_t *ou
         char *s = realloc(r->scratch, cap);
         if (!s) return NULL;
         /* earlier fields pointing into scratch must move with it */
-        for (int i = 0; i < r->n; i++)
+        for (int i = 0; r->scratch && i < r->n; i++)
             if (r->fields[i].p >= r->scratch && r->fields[i].p < r->scratch + r->scratch_cap)
                 r->fields[i].p = s + (r->fields[i].p - r->scratch);
         r->scratch = s;
