@@ -30,6 +30,8 @@ enum {
     /* Expanded rows on the stack: 16 KiB. A block of 16 wider rows goes to the heap; a single
      * row wider than this (over 1024 features read) takes the reference walk. */
     XBUF_DOUBLES = 2048,
+    /* Rows expanded and scored together, trees outermost. */
+    SUPER_ROWS = 256,
 };
 
 /* Deepest ensemble the perfect layout takes, and how much padding it may add. */
@@ -249,29 +251,32 @@ static void compact_walk(const trees_compiled *c, const double *xe, size_t rl, u
     } while (active & TREES__LEAF);
 }
 
-/* Scores 16 rows already expanded into xe. */
-static void predict_block(const trees_compiled *c, const double *xe, double *sc)
+/* Scores nb blocks of 16 rows already expanded into xe (block j at xe + j * 16 * rl). Trees
+ * are the outer loop: a tree is walked by every block while it is in cache (deep forests are
+ * far larger than L2), and each row still receives its trees in order. */
+static void predict_blocks_expanded(const trees_compiled *c, const double *xe, size_t nb,
+                                    double *sc)
 {
-    size_t k = (size_t)c->n_out, rl = (size_t)c->n_used << c->xshift;
+    size_t k = (size_t)c->n_out, rl = (size_t)c->n_used << c->xshift, rows = nb * LANES;
     uint32_t leaf[LANES];
-    for (int l = 0; l < LANES; l++)
-        acc_init(c, sc + (size_t)l * k);
+    for (size_t r = 0; r < rows; r++) acc_init(c, sc + r * k);
     for (int32_t t = 0; t < c->n_trees; t++) {
-        if (c->plan == TREES__PLAN_PERFECT) {
-            perfect_rows(c, t, xe, rl, leaf);
-            const double *pl = c->pleaf + (size_t)t * c->n_leaf;
-            for (int l = 0; l < LANES; l++)
-                acc_add(c, t, pl[leaf[l]], sc + (size_t)l * k);
-        } else {
-            for (int l = 0; l < LANES; l++)
-                leaf[l] = (uint32_t)c->croot[t];
-            compact_walk(c, xe, rl, leaf);
-            for (int l = 0; l < LANES; l++)
-                acc_add(c, t, c->cnodes[leaf[l]].thr, sc + (size_t)l * k);
+        for (size_t j = 0; j < nb; j++) {
+            const double *xj = xe + j * LANES * rl;
+            double *sj = sc + j * LANES * k;
+            if (c->plan == TREES__PLAN_PERFECT) {
+                perfect_rows(c, t, xj, rl, leaf);
+                const double *pl = c->pleaf + (size_t)t * c->n_leaf;
+                for (int l = 0; l < LANES; l++) acc_add(c, t, pl[leaf[l]], sj + (size_t)l * k);
+            } else {
+                for (int l = 0; l < LANES; l++) leaf[l] = (uint32_t)c->croot[t];
+                compact_walk(c, xj, rl, leaf);
+                for (int l = 0; l < LANES; l++)
+                    acc_add(c, t, c->cnodes[leaf[l]].thr, sj + (size_t)l * k);
+            }
         }
     }
-    for (int l = 0; l < LANES; l++)
-        acc_finish(c, sc + (size_t)l * k);
+    for (size_t r = 0; r < rows; r++) acc_finish(c, sc + r * k);
 }
 
 /* Scores one expanded row: 16 trees walk it at once; leaves are added in tree order. */
@@ -299,19 +304,24 @@ static void predict_one(const trees_compiled *c, const double *xe, double *sc)
     acc_finish(c, sc);
 }
 
-/* Full blocks of 16 rows; returns the rows done. The expanded rows live on the stack, or on
- * the heap for wide rows (returns 0 if that fails: the caller goes row by row). Kept out of
- * line so its buffer and the SIMD kernel's are never on the stack together. */
+/* Full blocks of 16 rows; returns the rows done. Up to SUPER_ROWS rows are expanded at once
+ * (on the stack when they fit, else on the heap; returns 0 if that fails: the caller goes row
+ * by row). Kept out of line so its buffer and the SIMD kernel's are never on the stack
+ * together. */
 static __attribute__((noinline)) size_t predict_blocks(const trees_compiled *c, const double *x,
                                                        size_t n, size_t stride, double *scores)
 {
     double stack[XBUF_DOUBLES];
     size_t k = (size_t)c->n_out, rl = (size_t)c->n_used << c->xshift, r = 0;
-    double *xe = LANES * rl <= XBUF_DOUBLES ? stack : malloc(LANES * rl * sizeof *xe);
+    size_t super = n / LANES * LANES < SUPER_ROWS ? n / LANES * LANES : SUPER_ROWS;
+    double *xe = super * rl <= XBUF_DOUBLES ? stack : malloc(super * rl * sizeof *xe);
     if (!xe) return 0;
-    for (; r + LANES <= n; r += LANES) {
-        expand_rows(c, x + r * stride, stride, LANES, xe);
-        predict_block(c, xe, scores + r * k);
+    while (r + LANES <= n) {
+        size_t m = (n - r) / LANES * LANES;
+        m = m < super ? m : super;
+        expand_rows(c, x + r * stride, stride, (int)m, xe);
+        predict_blocks_expanded(c, xe, m / LANES, scores + r * k);
+        r += m;
     }
     if (xe != stack) free(xe);
     return r;
