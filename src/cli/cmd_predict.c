@@ -116,7 +116,7 @@ static kstatus format_rows(const plan *p, const double *values, const double *ma
     for (size_t r = 0; r < n && !st; r++) {
         const double *v = values + r * (size_t)p->n_values;
         if (s->task == KTASK_CLASSIFICATION) {
-            st = buf_append_str(out, s->class_labels[kmodel_predicted_class(p->model, v)]);
+            st = csv_append_field(out, s->class_labels[kmodel_predicted_class(p->model, v)]);
             for (int32_t i = 0; i < p->n_values && !st; i++) {
                 num[0] = ',';
                 st = buf_append(out, num, 1 + (size_t)num_format_double(v[i], num + 1));
@@ -354,16 +354,35 @@ static int map_columns(plan *p, const csv_record *hdr, kerr *e)
     return 0;
 }
 
-static void write_header(const plan *p, FILE *out)
+static int write_header(const plan *p, FILE *out, kerr *e)
 {
     const kspec *s = kmodel_spec(p->model);
-    fputs("prediction", out);
-    if (s->task == KTASK_CLASSIFICATION)
-        for (int32_t i = 0; i < s->n_classes; i++) fprintf(out, ",proba_%s", s->class_labels[i]);
-    else
-        for (int32_t i = 1; i < p->n_values; i++) fprintf(out, ",prediction_%d", i);
-    for (int32_t i = 0; p->margin && i < p->n_margins; i++) fprintf(out, ",margin_%d", i);
-    fputc('\n', out);
+    buf b;
+    buf_init(&b, (size_t)64 << 20);
+    char name[48];
+    kstatus st = buf_append_str(&b, "prediction");
+    for (int32_t i = 0; s->task == KTASK_CLASSIFICATION && i < s->n_classes && !st; i++) {
+        buf label;
+        buf_init(&label, (size_t)1 << 20);
+        st = buf_append_str(&label, "proba_");
+        if (!st) st = buf_append_str(&label, s->class_labels[i]);
+        if (!st) st = buf_append(&b, ",", 1);
+        if (!st) st = csv_append_field(&b, (const char *)label.data);
+        buf_free(&label);
+    }
+    for (int32_t i = 1; s->task != KTASK_CLASSIFICATION && i < p->n_values && !st; i++) {
+        snprintf(name, sizeof name, ",prediction_%d", i);
+        st = buf_append_str(&b, name);
+    }
+    for (int32_t i = 0; p->margin && i < p->n_margins && !st; i++) {
+        snprintf(name, sizeof name, ",margin_%d", i);
+        st = buf_append_str(&b, name);
+    }
+    if (!st) st = buf_append(&b, "\n", 1);
+    int rc = st || fwrite(b.data, 1, b.len, out) != b.len ? -1 : 0;
+    buf_free(&b);
+    if (rc) kerr_set(e, K_IO, "cannot write the output header");
+    return rc;
 }
 
 /* Reads the header record from the first block, leaving the rest queued in `first`. */
@@ -428,8 +447,8 @@ static int predict_stream(plan *p, int in_fd, int threads, FILE *out, kerr *e)
     char *first = NULL;
     size_t first_len = 0;
     int rc = read_header(p, src, &first, &first_len, e);
+    if (rc == 0) rc = write_header(p, out, e);
     if (rc == 0) {
-        write_header(p, out);
         /* the header block's remaining records are scored first, synchronously */
         job j = {.block = first, .len = first_len};
         scratch sc;

@@ -107,6 +107,15 @@ int csv_split(const char **pos, const char *end, csv_record *r, kerr *e)
     }
 }
 
+kstatus csv_append_field(buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) return buf_append_str(b, s);
+    kstatus st = buf_append(b, "\"", 1);
+    for (const char *p = s; *p && !st; p++)
+        st = *p == '"' ? buf_append(b, "\"\"", 2) : buf_append(b, p, 1);
+    return st ? st : buf_append(b, "\"", 1);
+}
+
 /* ---- block source ---------------------------------------------------------------------------- */
 
 struct csv_source {
@@ -133,20 +142,20 @@ void csv_source_free(csv_source *s)
     free(s);
 }
 
-/* Offset just past the last record boundary in buf[0..len), or 0 when there is none. Blocks
+/* Offset just past the last record boundary in data[0..len), or 0 when there is none. Blocks
  * start on a record boundary, so quote parity starts even; a block without quotes (the common
  * case for numeric data) needs only a reverse search for the last newline. */
-static size_t last_boundary(const char *buf, size_t len)
+static size_t last_boundary(const char *data, size_t len)
 {
-    if (!memchr(buf, '"', len)) {
-        const char *nl = memrchr(buf, '\n', len);
-        return nl ? (size_t)(nl - buf) + 1 : 0;
+    if (!memchr(data, '"', len)) {
+        const char *nl = memrchr(data, '\n', len);
+        return nl ? (size_t)(nl - data) + 1 : 0;
     }
     size_t cut = 0;
     int in_quotes = 0;
     for (size_t i = 0; i < len; i++) {
-        if (buf[i] == '"') in_quotes = !in_quotes;
-        else if (buf[i] == '\n' && !in_quotes) cut = i + 1;
+        if (data[i] == '"') in_quotes = !in_quotes;
+        else if (data[i] == '\n' && !in_quotes) cut = i + 1;
     }
     return cut;
 }
@@ -169,12 +178,12 @@ int csv_source_next(csv_source *s, char **block, size_t *len, kerr *e)
     size_t want = s->block;
     for (;;) {
         size_t cap = s->carry_len + want;
-        char *buf = malloc(cap + 1);
-        if (!buf) return kerr_set(e, K_NOMEM, "out of memory reading CSV"), -1;
-        if (s->carry_len) memcpy(buf, s->carry, s->carry_len);
-        ssize_t got = s->eof ? 0 : read_full(s->fd, buf + s->carry_len, want);
+        char *data = malloc(cap + 1);
+        if (!data) return kerr_set(e, K_NOMEM, "out of memory reading CSV"), -1;
+        if (s->carry_len) memcpy(data, s->carry, s->carry_len);
+        ssize_t got = s->eof ? 0 : read_full(s->fd, data + s->carry_len, want);
         if (got < 0) {
-            free(buf);
+            free(data);
             return kerr_set(e, K_IO, "read error: %s", strerror(errno)), -1;
         }
         if ((size_t)got < want) s->eof = 1;
@@ -183,16 +192,16 @@ int csv_source_next(csv_source *s, char **block, size_t *len, kerr *e)
         s->carry = NULL;
         s->carry_len = 0;
         if (total == 0) {
-            free(buf);
+            free(data);
             return 0;
         }
-        size_t cut = s->eof ? total : last_boundary(buf, total);
+        size_t cut = s->eof ? total : last_boundary(data, total);
         if (cut == 0) { /* no complete record yet: read more, up to the limit */
             if (total >= s->max_block) {
-                free(buf);
+                free(data);
                 return kerr_set(e, K_LIMIT, "a CSV record is longer than %zu bytes", s->max_block), -1;
             }
-            s->carry = buf;
+            s->carry = data;
             s->carry_len = total;
             want = s->block;
             continue;
@@ -200,14 +209,14 @@ int csv_source_next(csv_source *s, char **block, size_t *len, kerr *e)
         if (cut < total) {
             s->carry = malloc(total - cut);
             if (!s->carry) {
-                free(buf);
+                free(data);
                 return kerr_set(e, K_NOMEM, "out of memory reading CSV"), -1;
             }
-            memcpy(s->carry, buf + cut, total - cut);
+            memcpy(s->carry, data + cut, total - cut);
             s->carry_len = total - cut;
         }
-        buf[cut] = 0;
-        *block = buf;
+        data[cut] = 0;
+        *block = data;
         *len = cut;
         return 1;
     }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "base/buf.h"
 #include "base/status.h"
 
 typedef struct {
@@ -37,6 +38,10 @@ void csv_record_free(csv_record *r);
  * quote, text after a closing quote, too many fields) with a message in e. A record ends at
  * "\n" or "\r\n" or the end of input. */
 int csv_split(const char **pos, const char *end, csv_record *r, kerr *e);
+
+/* Appends `s` as one CSV field: as is, or quoted with "" escapes when it holds a comma, quote,
+ * CR or LF. */
+kstatus csv_append_field(buf *b, const char *s);
 
 typedef struct csv_source csv_source;
 

@@ -163,9 +163,13 @@ static kstatus check_trees(const kspec *s, int32_t n_in, kerr *e)
         return kerr_set(e, K_FORMAT, "vector leaves without values");
     if (t->tree_start[0] != 0 || t->tree_start[t->n_trees] != t->n_nodes)
         return kerr_set(e, K_FORMAT, "tree offsets do not cover the node array");
+    /* offsets must rise strictly inside [0, n_nodes] before any node is looked at */
+    for (int32_t k = 0; k < t->n_trees; k++)
+        if (t->tree_start[k + 1] <= t->tree_start[k] || t->tree_start[k + 1] > t->n_nodes)
+            return kerr_set(e, K_FORMAT, "tree %d: offsets are not increasing or lie outside "
+                                         "the node array", k);
     for (int32_t k = 0; k < t->n_trees; k++) {
         int32_t size = t->tree_start[k + 1] - t->tree_start[k];
-        if (size <= 0) return kerr_set(e, K_FORMAT, "tree %d is empty", k);
         if (t->tree_output[k] < 0 || t->tree_output[k] >= t->n_out)
             return kerr_set(e, K_FORMAT, "tree %d: output %d out of range", k, t->tree_output[k]);
         for (int32_t i = 0; i < size; i++) {

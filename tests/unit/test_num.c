@@ -89,12 +89,23 @@ static void test_csv_split(void **state)
     csv_record_free(&r);
 }
 
+static void test_csv_quote(void **state)
+{
+    buf b;
+    buf_init(&b, 1024);
+    assert_int_equal(csv_append_field(&b, "plain"), K_OK);
+    assert_int_equal(csv_append_field(&b, ",a\"b"), K_OK);
+    assert_string_equal((const char *)b.data, "plain\",a\"\"b\"");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_matches_strtod),
         cmocka_unit_test(test_parse_forms),
         cmocka_unit_test(test_csv_split),
+        cmocka_unit_test(test_csv_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -235,6 +235,12 @@ static void test_validate_rejects_cycles(void **state)
     n[3].feature = 7;
     assert_int_equal(kspec_validate(s, &e), K_FORMAT);
     n[3].feature = 1;
+    static const int32_t bad_start[] = {0, 100, 6}; /* second tree would start past the nodes */
+    const int32_t *good = s->trees.tree_start;
+    s->trees.tree_start = bad_start;
+    assert_int_equal(kspec_validate(s, &e), K_FORMAT);
+    s->trees.tree_start = good;
+    assert_int_equal(kspec_validate(s, &e), K_OK);
     kspec_free(s);
 }
 

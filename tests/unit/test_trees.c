@@ -227,14 +227,17 @@ static double make_input(const ensemble *en, int feature)
 static int eval_goes_left(const ktrees *t, const ktree_node *n, double x)
 {
     int dflt = (n->flags & KNODE_DEFAULT_LEFT) ? 1 : 0;
+    if (t->f32_inputs) x = (double)(float)x; /* float32 models see float32 values everywhere */
     if (x != x) {
         if (!(n->flags & KNODE_NAN_AS_ZERO)) return dflt;
         x = 0.0;
     }
-    if ((n->flags & KNODE_ZERO_MISSING) && x >= -1e-35 && x <= 1e-35) return dflt;
+    double band = (double)1e-35f; /* LightGBM's kZeroThreshold */
+    if ((n->flags & KNODE_ZERO_MISSING) && x >= -band && x <= band) return dflt;
     if (n->flags & KNODE_CATEGORICAL) {
         int in = 0;
-        if (x >= 0 && x < 32.0 * n->cat_len) {
+        double lowest = (n->flags & KNODE_CAT_TRUNCATE) ? -1.0 : 0.0; /* (int)-0.5 == 0 */
+        if ((x > lowest || x == 0) && x < 32.0 * n->cat_len) {
             uint32_t code = (uint32_t)x;
             in = (int)((t->cat_words[n->cat_start + code / 32] >> (code % 32)) & 1u);
         } else if (n->flags & KNODE_CAT_INVALID_DEFAULT) {
