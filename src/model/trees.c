@@ -34,6 +34,13 @@ enum {
     SUPER_ROWS = 256,
 };
 
+/* Split flags the fast layouts implement; any other (categorical, zero-as-missing, a flag
+ * added later) sends the ensemble to the reference walk. The KNODE_CAT_* modifiers only mean
+ * something together with KNODE_CATEGORICAL. */
+#define FAST_FLAGS                                                                                 \
+    (KNODE_DEFAULT_LEFT | KNODE_NAN_AS_ZERO | KNODE_CAT_SET_RIGHT | KNODE_CAT_INVALID_DEFAULT |    \
+     KNODE_CAT_TRUNCATE)
+
 /* Deepest ensemble the perfect layout takes, and how much padding it may add. */
 #define PERFECT_MAX_DEPTH 10
 #define PERFECT_MAX_GROWTH 4
@@ -369,7 +376,7 @@ static void *plan_array(trees_compiled *c, size_t n, size_t size)
 
 /* Shape of tree k: returns 0 when a reachable node has two parents (the spec allows a DAG;
  * the fast layouts want a tree), else 1 with its depth and reachable node count. Reachable
- * internal nodes with flags only the reference walk handles clear *fast. `seen` and `dep` are
+ * internal nodes with flags outside FAST_FLAGS clear *fast. `seen` and `dep` are
  * scratch of the tree's size. */
 static int tree_shape(const ktrees *t, int32_t k, unsigned char *seen, int32_t *dep, int32_t *depth,
                       int32_t *count, int *fast)
@@ -386,7 +393,7 @@ static int tree_shape(const ktrees *t, int32_t k, unsigned char *seen, int32_t *
         ++*count;
         if (dep[i] > *depth) *depth = dep[i];
         if (nd[i].flags & KNODE_LEAF) continue;
-        if (nd[i].flags & (KNODE_CATEGORICAL | KNODE_ZERO_MISSING)) *fast = 0;
+        if (nd[i].flags & ~FAST_FLAGS) *fast = 0;
         int32_t l = nd[i].left, r = nd[i].right;
         if (l == r || seen[l] || seen[r]) return 0;
         seen[l] = seen[r] = 1;

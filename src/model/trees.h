@@ -4,15 +4,16 @@
  *   - "perfect": every tree padded to one complete binary tree of the ensemble's depth (when
  *     the trees are shallow and the padding stays small), children implicit (2i+1, 2i+2), so a
  *     walk is a fixed number of branch-free steps;
- *   - "compact": 16-byte nodes with sibling children side by side (right = left + 1) and
- *     self-looping leaves, walked branch-free until every row of a block sits on a leaf;
+ *   - "compact": 16-byte nodes with sibling children side by side (right = left + 1), for deep
+ *     or ragged trees, walked branch-free until every row of a block sits on a leaf;
  *   - "reference": the general node walk over the spec's own nodes, which implements every
  *     flag (categorical splits, zero-as-missing) and is the exact fallback.
  * The fast layouts walk 16 rows (or, for one row, 16 trees) at once so their memory latencies
- * overlap, and an AVX-512 kernel takes over when the CPU has it (checked at run time). Every
- * plan gives bit-identical scores: comparisons follow ktrees.f32_inputs exactly (float32
- * thresholds are re-expressed as equivalent double thresholds, see trees.c) and scores are
- * accumulated in the spec's precision, trees in order.
+ * overlap, resolve missing values before the walk so every split is one comparison, and hand
+ * row blocks to an AVX-512 kernel when the CPU has it (checked at run time). Every plan gives
+ * bit-identical scores: comparisons follow ktrees.f32_inputs exactly (float32 thresholds are
+ * re-expressed as equivalent double thresholds, see trees.c) and scores are accumulated in the
+ * spec's precision, trees in order.
  *
  * Accumulation (ktrees.f32_accumulate, aggregate), per output k:
  *   f32_accumulate, KAGG_SUM:  s = (float)base[k]; s += (float)leaf, trees in order (float32)

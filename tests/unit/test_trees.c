@@ -487,6 +487,40 @@ static void test_degenerate(void **state)
     run_case(&d, 300, "deep chains");
 }
 
+/* The spec allows a node to be reached from two parents (children only have to follow their
+ * parent); such ensembles take the reference walk and still score right. */
+static void test_shared_nodes(void **state)
+{
+    ktree_node nodes[6] = {
+        {.flags = KNODE_DEFAULT_LEFT, .feature = 0, .threshold = 0.5, .left = 1, .right = 2},
+        {.flags = 0, .feature = 1, .threshold = -1.0, .left = 3, .right = 2},
+        {.flags = 0, .feature = 0, .threshold = 2.0, .left = 3, .right = 4},
+        {.flags = KNODE_LEAF, .value = 1.5},
+        {.flags = KNODE_LEAF, .value = -2.25},
+        {.flags = KNODE_LEAF, .value = 100}, /* unreachable */
+    };
+    int32_t start[] = {0, 6}, out[] = {0};
+    ktrees t = {.n_in = 2,
+                .n_out = 1,
+                .n_trees = 1,
+                .tree_start = start,
+                .tree_output = out,
+                .nodes = nodes,
+                .n_nodes = 6,
+                .leaf_dim = 1};
+    double x[] = {0, 0, 0, -2, 1, 0, 3, 0, NAN, NAN, NAN, -5};
+    for (size_t p = 0; p < sizeof plan_opts / sizeof plan_opts[0]; p++) {
+        trees_compiled *c = NULL;
+        assert_int_equal(trees__compile_opts(&t, NULL, plan_opts[p], &c, NULL), K_OK);
+        assert_string_equal(trees__describe(c), "reference walk");
+        double got[6];
+        trees_predict(c, x, 6, 2, got);
+        for (int r = 0; r < 6; r++)
+            assert_true(got[r] == eval_score(&t, NULL, x + 2 * r, 0));
+        trees_free(c);
+    }
+}
+
 /* Wide rows: expanded-row buffers move to the heap for blocks, and single rows wider than the
  * stack buffer take the reference walk. */
 static void test_wide_rows(void **state)
@@ -640,8 +674,8 @@ int main(void)
         cmocka_unit_test(test_xgboost_like),   cmocka_unit_test(test_lightgbm_like),
         cmocka_unit_test(test_forest_like),    cmocka_unit_test(test_f32_accumulate_variants),
         cmocka_unit_test(test_fallback_flags), cmocka_unit_test(test_degenerate),
-        cmocka_unit_test(test_wide_rows),      cmocka_unit_test(test_float32_edges),
-        cmocka_unit_test(test_through_kmodel),
+        cmocka_unit_test(test_shared_nodes),   cmocka_unit_test(test_wide_rows),
+        cmocka_unit_test(test_float32_edges),  cmocka_unit_test(test_through_kmodel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
