@@ -217,8 +217,10 @@ static const unsigned char *find_section(pkg_reader *r, const char *name)
     return NULL;
 }
 
-static kstatus pkgr_array(pkg_reader *r, json_object *ref, uint32_t dtype, size_t count,
-                          void **out)
+/* Finds the section `ref` names and checks its type and count; *at points at its bytes in the
+ * file (valid only while reading, possibly unaligned). */
+static kstatus pkgr_locate(pkg_reader *r, json_object *ref, uint32_t dtype, size_t count,
+                           const unsigned char **at)
 {
     if (!ref) return r->e->code ? r->e->code : kerr_set(r->e, K_FORMAT, "manifest: missing section");
     const char *name = json_object_is_type(ref, json_type_string) ? json_object_get_string(ref)
@@ -231,10 +233,29 @@ static kstatus pkgr_array(pkg_reader *r, json_object *ref, uint32_t dtype, size_
                                         "expected type %u and %zu",
                         name, get_u32(ent + 32), (unsigned long long)get_u64(ent + 48), dtype,
                         count);
-    size_t bytes = count * dtype_size(dtype); /* table entries were bounds-checked on open */
-    *out = arena_memdup(r->mem, r->data + get_u64(ent + 40), bytes);
-    if (!*out) return kerr_set(r->e, K_LIMIT, "section '%.32s' is too large", name);
+    *at = r->data + get_u64(ent + 40); /* table entries were bounds-checked on open */
     return K_OK;
+}
+
+static kstatus pkgr_array(pkg_reader *r, json_object *ref, uint32_t dtype, size_t count,
+                          void **out)
+{
+    const unsigned char *at;
+    kstatus st = pkgr_locate(r, ref, dtype, count, &at);
+    if (st) return st;
+    *out = arena_memdup(r->mem, at, count * dtype_size(dtype));
+    if (!*out) return kerr_set(r->e, K_LIMIT, "a section is too large for memory limits");
+    return K_OK;
+}
+
+kstatus pkgr_raw(pkg_reader *r, json_object *ref, int is_f64, size_t n, const unsigned char **at)
+{
+    return pkgr_locate(r, ref, is_f64 ? DT_F64 : DT_I32, n, at);
+}
+
+kstatus pkgr_raw_u32(pkg_reader *r, json_object *ref, size_t n, const unsigned char **at)
+{
+    return pkgr_locate(r, ref, DT_U32, n, at);
 }
 
 kstatus pkgr_f64(pkg_reader *r, json_object *ref, size_t n, const double **out)

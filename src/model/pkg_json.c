@@ -379,23 +379,36 @@ static int read_steps(rd *d, json_object *m)
     return 1;
 }
 
+/* Node fields are read straight from the file into the node array: copying each field's
+ * section first would double the memory a loaded ensemble takes. */
 static int read_nodes(rd *d, json_object *o, ktrees *t)
 {
     size_t n = (size_t)t->n_nodes;
-    const uint32_t *flags, *cs, *cl;
-    const int32_t *feat, *left, *right, *li;
-    const double *thr, *val;
-    if (!SEC_U32(d, o, "node_flags", n, &flags) || !SEC_I32(d, o, "node_feature", n, &feat) ||
-        !SEC_F64(d, o, "node_threshold", n, &thr) || !SEC_I32(d, o, "node_left", n, &left) ||
-        !SEC_I32(d, o, "node_right", n, &right) || !SEC_U32(d, o, "node_cat_start", n, &cs) ||
-        !SEC_U32(d, o, "node_cat_len", n, &cl) || !SEC_F64(d, o, "node_value", n, &val) ||
-        !SEC_I32(d, o, "node_leaf_index", n, &li))
+    const unsigned char *flags, *feat, *thr, *left, *right, *cs, *cl, *val, *li;
+#define RAW(key, f64, out) (pkgr_raw(d->r, field(d, o, key, json_type_string), f64, n, out) == K_OK)
+#define RAW_U32(key, out) (pkgr_raw_u32(d->r, field(d, o, key, json_type_string), n, out) == K_OK)
+    if (!RAW_U32("node_flags", &flags) || !RAW("node_feature", 0, &feat) ||
+        !RAW("node_threshold", 1, &thr) || !RAW("node_left", 0, &left) ||
+        !RAW("node_right", 0, &right) || !RAW_U32("node_cat_start", &cs) ||
+        !RAW_U32("node_cat_len", &cl) || !RAW("node_value", 1, &val) ||
+        !RAW("node_leaf_index", 0, &li))
         return 0;
+#undef RAW
+#undef RAW_U32
     ktree_node *nodes = arena_array(d->s->mem, n ? n : 1, sizeof *nodes);
     if (!nodes) return kerr_set(d->e, K_LIMIT, "too many tree nodes"), 0;
-    for (size_t i = 0; i < n; i++)
-        nodes[i] = (ktree_node){flags[i], feat[i], thr[i], left[i], right[i], cs[i], cl[i],
-                                val[i],   li[i]};
+    for (size_t i = 0; i < n; i++) {
+        ktree_node *nd = &nodes[i];
+        memcpy(&nd->flags, flags + 4 * i, 4);
+        memcpy(&nd->feature, feat + 4 * i, 4);
+        memcpy(&nd->threshold, thr + 8 * i, 8);
+        memcpy(&nd->left, left + 4 * i, 4);
+        memcpy(&nd->right, right + 4 * i, 4);
+        memcpy(&nd->cat_start, cs + 4 * i, 4);
+        memcpy(&nd->cat_len, cl + 4 * i, 4);
+        memcpy(&nd->value, val + 8 * i, 8);
+        memcpy(&nd->leaf_index, li + 4 * i, 4);
+    }
     t->nodes = nodes;
     return 1;
 }

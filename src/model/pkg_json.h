@@ -31,6 +31,12 @@ kstatus pkgr_f64(pkg_reader *r, json_object *ref, size_t n, const double **out);
 kstatus pkgr_i32(pkg_reader *r, json_object *ref, size_t n, const int32_t **out);
 kstatus pkgr_u32(pkg_reader *r, json_object *ref, size_t n, const uint32_t **out);
 
+/* Reader side, without copying: *at points at the section's bytes inside the package, valid
+ * only during kpkg_read and not necessarily aligned (read elements with memcpy). pkgr_raw
+ * checks for f64 (is_f64) or i32 elements, pkgr_raw_u32 for u32. */
+kstatus pkgr_raw(pkg_reader *r, json_object *ref, int is_f64, size_t n, const unsigned char **at);
+kstatus pkgr_raw_u32(pkg_reader *r, json_object *ref, size_t n, const unsigned char **at);
+
 /* Builds the manifest for `s` (caller releases with json_object_put), or NULL on failure. */
 json_object *pkgj_manifest(pkg_writer *w, const kspec *s);
 

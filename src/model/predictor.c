@@ -167,6 +167,11 @@ static double activate(kactivation act, double v)
 /* One dense layer over n rows (x: n rows of l->n_in, y: n rows of l->n_out). Rows go four at a
  * time so each weight row is loaded once per four rows; the inner loop over outputs is
  * contiguous and vectorises. */
+/* Built for AVX-512, AVX2 and baseline x86-64, picked at load time (GCC function
+ * multiversioning), so the shipped binary needs no -march and still uses wide vectors. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static void dense_rows(const klayer *l, const double *x, size_t n, double *y, int hidden)
 {
     size_t ni = (size_t)l->n_in, no = (size_t)l->n_out, r = 0;
