@@ -140,8 +140,10 @@ typedef struct {
     /* 1: inputs are rounded to float32 before comparison and thresholds are float32 values
      * (XGBoost, scikit-learn trees); 0: comparisons in double (LightGBM, HistGradientBoosting). */
     int32_t f32_inputs;
-    /* 1: accumulate scores in float32, starting from base_score, trees in order, like XGBoost;
-     * 0: accumulate in double. */
+    /* 1: accumulate scores in float32, trees in order, like XGBoost: with KAGG_SUM the sum
+     * starts from (float)base_score; with KAGG_MEAN it starts from 0 and the score is
+     * base_score + sum / trees. Vector leaves add their whole vector (each value as float32).
+     * 0: accumulate in double from 0, then base_score + sum (or + sum / trees). */
     int32_t f32_accumulate;
 } ktrees;
 
