@@ -11,15 +11,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-kstatus fs_read_all(const char *path, size_t max, char **out, size_t *len, kerr *e)
+/* Opens `path` for reading and checks it is a regular file (not a directory or a FIFO that
+ * would block). Returns the descriptor, or -1 with e set. */
+static int open_regular(const char *path, struct stat *st, kerr *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return kerr_set(e, K_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd < 0) return kerr_set(e, K_IO, "cannot open %s: %s", path, strerror(errno)), -1;
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         close(fd);
-        return kerr_set(e, K_IO, "%s is not a regular file", path);
+        return kerr_set(e, K_IO, "%s is not a regular file", path), -1;
     }
+    return fd;
+}
+
+kstatus fs_read_all(const char *path, size_t max, char **out, size_t *len, kerr *e)
+{
+    struct stat st;
+    int fd = open_regular(path, &st, e);
+    if (fd < 0) return e ? e->code : K_IO;
     if ((unsigned long long)st.st_size > max) {
         close(fd);
         return kerr_set(e, K_LIMIT, "%s is %lld bytes, more than the limit of %zu", path,
@@ -52,13 +61,9 @@ kstatus fs_map_file(const char *path, fs_map *m, kerr *e)
 {
     m->data = NULL;
     m->len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return kerr_set(e, K_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return kerr_set(e, K_IO, "%s is not a regular file", path);
-    }
+    int fd = open_regular(path, &st, e);
+    if (fd < 0) return e ? e->code : K_IO;
     if (st.st_size == 0) {
         close(fd);
         return K_OK;
