@@ -1,12 +1,11 @@
 /* xgboost.c — imports an XGBoost JSON model (Booster.save_model("m.json"), XGBoost 1.0 to 3.x)
  * into a kspec.
  *
- * The file is untrusted, so it is read by a small pull parser that knows the model's schema
- * rather than through a JSON DOM: a DOM costs 50-100 bytes per number, so a hostile
- * "[0,0,0,..." would cost fifty times its size, while here memory is proportional to the arrays
- * we keep and bounded by arena limits. The parser also reads XGBoost's literal NaN / Infinity
- * tokens and converts decimal text straight to float32, as XGBoost's own reader does. Every count
- * is bounded, every index is checked before use, and kspec_validate has the last word.
+ * The file is untrusted, so it is walked with the jsonpull pull parser following the model's
+ * schema rather than through a JSON DOM: memory is proportional to the arrays we keep and
+ * bounded by arena limits. jsonpull also reads XGBoost's literal NaN / Infinity tokens and
+ * converts decimal text straight to float32, as XGBoost's own reader does. Every count is
+ * bounded, every index is checked before use, and kspec_validate has the last word.
  *
  * XGBoost's prediction semantics (its predictor and objective sources, checked against
  * python3-xgboost 1.7.4), in the spec's normalised form:
@@ -35,6 +34,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "data/jsonpull.h"
 
 #define SPEC_MEM_LIMIT ((size_t)1 << 30) /* the imported spec */
 #define TMP_MEM_LIMIT ((size_t)1 << 30)  /* arrays parsed from the file */
@@ -45,380 +45,10 @@
 #define MAX_OUTPUTS (1 << 16)
 #define MAX_CAT_WORDS (1 << 24) /* category bitset words, all nodes together */
 #define CAT_INVALID 16777215    /* XGBoost treats category codes >= 2^24 - 1 as invalid */
-#define MAX_DEPTH 64            /* nesting of values we skip over */
 #define MAX_STRING (1 << 16)    /* a name or parameter we keep */
 #define MAX_ATTRIBUTE (1 << 24) /* the scikit-learn wrapper's attribute (JSON in a string) */
-#define KEY_MAX 64
-#define NUM_MAX 64
 
 #define PREFIX "XGBoost model: "
-
-/* ---- JSON pull parser ------------------------------------------------------------------------ */
-
-typedef struct {
-    const char *start, *p, *end;
-    kerr *e;
-} jreader;
-
-typedef struct {
-    double d;
-    float f;   /* parsed from the text directly, not rounded from d */
-    int64_t i; /* integers only (saturated) */
-    int is_int;
-} jnum;
-
-static kstatus jfail(jreader *r, const char *what)
-{
-    size_t at = (size_t)(r->p - r->start);
-    if (r->p >= r->end)
-        return kerr_set(r->e, K_FORMAT,
-                        PREFIX "unexpected end of input at byte %zu (truncated file?)", at);
-    return kerr_set(r->e, K_FORMAT, PREFIX "invalid JSON at byte %zu: %s", at, what);
-}
-
-/* Skips whitespace; returns the next byte or -1 at the end of input. */
-static int jpeek(jreader *r)
-{
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
-        r->p++;
-    return r->p < r->end ? (unsigned char)*r->p : -1;
-}
-
-static kstatus jexpect(jreader *r, char c, const char *what)
-{
-    if (jpeek(r) != (unsigned char)c) return jfail(r, what);
-    r->p++;
-    return K_OK;
-}
-
-/* With r->p at an opening quote, finds the closing quote. */
-static kstatus jstring_end(jreader *r, const char **close)
-{
-    size_t n = (size_t)(r->end - r->p), i = 1;
-    while (i < n && r->p[i] != '"')
-        i += r->p[i] == '\\' ? 2 : 1;
-    if (i >= n) {
-        r->p = r->end;
-        return jfail(r, "unterminated string");
-    }
-    *close = r->p + i;
-    return K_OK;
-}
-
-static int hex4(const char *s, uint32_t *v)
-{
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0) return 0;
-        *v = *v * 16 + (uint32_t)d;
-    }
-    return 1;
-}
-
-static size_t utf8_put(char *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Decodes a \u escape (and its low surrogate) at s (just past "\u"); advances *s. */
-static kstatus junicode(jreader *r, const char **s, const char *to, uint32_t *cp)
-{
-    if (to - *s < 4 || !hex4(*s, cp)) return jfail(r, "bad \\u escape");
-    *s += 4;
-    if (*cp >= 0xDC00 && *cp <= 0xDFFF) return jfail(r, "unpaired surrogate in string");
-    if (*cp >= 0xD800 && *cp <= 0xDBFF) {
-        uint32_t lo = 0;
-        if (to - *s < 6 || (*s)[0] != '\\' || (*s)[1] != 'u' || !hex4(*s + 2, &lo) || lo < 0xDC00 ||
-            lo > 0xDFFF)
-            return jfail(r, "unpaired surrogate in string");
-        *s += 6;
-        *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    if (*cp == 0) return jfail(r, "NUL character in string");
-    return K_OK;
-}
-
-/* Decodes the string body [from, to) into out, which has room for to - from + 1 bytes (escapes
- * never decode to more bytes than they take). */
-static kstatus jdecode(jreader *r, const char *from, const char *to, char *out)
-{
-    static const char plain[] = "\"\\/bfnrt", decoded[] = "\"\\/\b\f\n\r\t";
-    size_t n = 0;
-    for (const char *s = from; s < to;) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20) {
-            r->p = s;
-            return jfail(r, "control character in string");
-        }
-        if (c != '\\') {
-            out[n++] = (char)c;
-            s++;
-            continue;
-        }
-        char esc = s[1];
-        s += 2;
-        const char *at = esc ? strchr(plain, esc) : NULL;
-        if (at) {
-            out[n++] = decoded[at - plain];
-        } else if (esc == 'u') {
-            uint32_t cp = 0;
-            kstatus st = junicode(r, &s, to, &cp);
-            if (st) return st;
-            n += utf8_put(out + n, cp);
-        } else {
-            r->p = s - 2;
-            return jfail(r, "bad escape in string");
-        }
-    }
-    out[n] = 0;
-    return K_OK;
-}
-
-/* Returns 1 when s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or code points
- * past U+10FFFF). Names we keep end up in package manifests and JSON answers. */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0 || len > n - i) return 0;
-        uint32_t cp = len == 1 ? c : c & (0x7F >> len);
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-        i += len;
-    }
-    return 1;
-}
-
-/* Reads a string; keeps a copy in `a` when out is not NULL (at most `max` bytes), else just
- * steps over it. */
-static kstatus jstring(jreader *r, arena *a, const char **out, size_t max)
-{
-    if (jpeek(r) != '"') return jfail(r, "expected a string");
-    const char *close = NULL;
-    kstatus st = jstring_end(r, &close);
-    if (st || !out) {
-        if (!st) r->p = close + 1;
-        return st;
-    }
-    size_t raw = (size_t)(close - r->p - 1);
-    if (raw > max)
-        return kerr_set(r->e, K_LIMIT, PREFIX "string of %zu bytes at byte %zu is too long", raw,
-                        (size_t)(r->p - r->start));
-    char *s = arena_alloc(a, raw + 1);
-    if (!s) return kerr_set(r->e, K_LIMIT, PREFIX "model too large for the memory limit");
-    st = jdecode(r, r->p + 1, close, s);
-    if (st) return st;
-    if (!utf8_valid((const unsigned char *)s, strlen(s))) return jfail(r, "string is not UTF-8");
-    r->p = close + 1;
-    *out = s;
-    return K_OK;
-}
-
-/* Reads an object key and the colon after it. Keys too long to be one we know come back "". */
-static kstatus jkey(jreader *r, char key[KEY_MAX])
-{
-    if (jpeek(r) != '"') return jfail(r, "expected a string key");
-    const char *close = NULL;
-    kstatus st = jstring_end(r, &close);
-    if (st) return st;
-    key[0] = 0;
-    if (close - r->p - 1 < KEY_MAX) {
-        st = jdecode(r, r->p + 1, close, key);
-        if (st) return st;
-    }
-    r->p = close + 1;
-    return jexpect(r, ':', "expected ':' after an object key");
-}
-
-static int is_number_char(char c)
-{
-    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
-}
-
-/* The non-finite literals XGBoost writes (and "-NaN", which its reader also accepts). */
-static int jnonfinite(jreader *r, jnum *v)
-{
-    static const struct {
-        const char *text;
-        double value;
-    } words[] = {{"NaN", NAN}, {"-NaN", NAN}, {"Infinity", INFINITY}, {"-Infinity", -INFINITY}};
-    for (size_t k = 0; k < sizeof words / sizeof *words; k++) {
-        size_t len = strlen(words[k].text);
-        if ((size_t)(r->end - r->p) >= len && memcmp(r->p, words[k].text, len) == 0) {
-            *v = (jnum){.d = words[k].value, .f = (float)words[k].value};
-            r->p += len;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static kstatus jnumber(jreader *r, jnum *v)
-{
-    jpeek(r);
-    if (jnonfinite(r, v)) return K_OK;
-    char text[NUM_MAX + 1];
-    size_t n = 0;
-    int is_int = 1;
-    while (r->p + n < r->end && is_number_char(r->p[n])) {
-        if (n == NUM_MAX) return jfail(r, "number too long");
-        text[n] = r->p[n];
-        if (text[n] == '.' || text[n] == 'e' || text[n] == 'E') is_int = 0;
-        n++;
-    }
-    if (n == 0) return jfail(r, "expected a value");
-    text[n] = 0;
-    char *stop;
-    v->d = strtod(text, &stop);
-    if (stop != text + n) return jfail(r, "malformed number");
-    v->f = strtof(text, NULL);
-    v->is_int = is_int;
-    v->i = is_int ? strtoll(text, NULL, 10) : 0; /* saturates: range checks reject it */
-    r->p += n;
-    return K_OK;
-}
-
-static kstatus jliteral(jreader *r, const char *word)
-{
-    size_t len = strlen(word);
-    if ((size_t)(r->end - r->p) < len || memcmp(r->p, word, len) != 0)
-        return jfail(r, "expected a value");
-    r->p += len;
-    return K_OK;
-}
-
-/* Steps through an object whose '{' has been read: *more = 1 with the next key read and the
- * reader at its value, or *more = 0 once the closing brace is consumed. */
-static kstatus jmember(jreader *r, int *first, char key[KEY_MAX], int *more)
-{
-    int c = jpeek(r);
-    *more = 0;
-    if (c == '}') {
-        r->p++;
-        return K_OK;
-    }
-    if (!*first) {
-        if (c != ',') return jfail(r, "expected ',' or '}'");
-        r->p++;
-    }
-    *first = 0;
-    *more = 1;
-    return jkey(r, key);
-}
-
-/* Steps through an array whose '[' has been read, like jmember. */
-static kstatus jelement(jreader *r, int *first, int *more)
-{
-    int c = jpeek(r);
-    *more = 0;
-    if (c == ']') {
-        r->p++;
-        return K_OK;
-    }
-    if (!*first) {
-        if (c != ',') return jfail(r, "expected ',' or ']'");
-        r->p++;
-    }
-    *first = 0;
-    *more = 1;
-    return K_OK;
-}
-
-static kstatus jskip(jreader *r, int depth)
-{
-    if (depth > MAX_DEPTH) return jfail(r, "nesting too deep");
-    int c = jpeek(r), first = 1, more;
-    kstatus st;
-    char key[KEY_MAX];
-    switch (c) {
-    case '{':
-        r->p++;
-        while (!(st = jmember(r, &first, key, &more)) && more)
-            if ((st = jskip(r, depth + 1))) return st;
-        return st;
-    case '[':
-        r->p++;
-        while (!(st = jelement(r, &first, &more)) && more)
-            if ((st = jskip(r, depth + 1))) return st;
-        return st;
-    case '"':
-        return jstring(r, NULL, NULL, 0);
-    case 't':
-        return jliteral(r, "true");
-    case 'f':
-        return jliteral(r, "false");
-    case 'n':
-        return jliteral(r, "null");
-    default: {
-        jnum v = {0};
-        return jnumber(r, &v);
-    }
-    }
-}
-
-/* Consumes '[' and counts the array's elements by scanning ahead to its closing bracket, so it can
- * be stored at its exact size. The count is a bound: malformed contents fail while parsing. */
-static kstatus jarray_begin(jreader *r, int64_t *count)
-{
-    kstatus st = jexpect(r, '[', "expected an array");
-    if (st) return st;
-    int64_t depth = 0, commas = 0;
-    int any = 0;
-    for (const char *q = r->p; q < r->end; q++) {
-        char c = *q;
-        if (c == '"') {
-            jreader at = *r;
-            at.p = q;
-            const char *close = NULL;
-            if ((st = jstring_end(&at, &close))) return st;
-            q = close;
-            any = 1;
-        } else if (c == '[' || c == '{') {
-            depth++;
-            any = 1;
-        } else if (c == ']' || c == '}') {
-            if (depth-- == 0) {
-                *count = any ? commas + 1 : 0;
-                return K_OK;
-            }
-        } else if (c == ',') {
-            commas += depth == 0;
-        } else if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
-            any = 1;
-        }
-    }
-    r->p = r->end;
-    return jfail(r, "unterminated array");
-}
 
 /* ---- typed values ---------------------------------------------------------------------------- */
 
@@ -438,7 +68,8 @@ typedef struct {
 } svec;
 
 typedef struct {
-    jreader r;
+    jsonpull r;
+    kerr *e; /* the reader's too */
     arena *tmp;
     char what[96]; /* the array being read, for messages */
 } xparser;
@@ -452,13 +83,13 @@ static kstatus too_large(kerr *e)
 static kstatus array_start(xparser *x, size_t size, int32_t max, void **out, int32_t *n)
 {
     int64_t count = 0;
-    kstatus st = jarray_begin(&x->r, &count);
+    kstatus st = jsonpull_array_begin(&x->r, &count);
     if (st) return st;
     if (count > max)
-        return kerr_set(x->r.e, K_LIMIT, PREFIX "%s has %lld entries, more than the limit %d",
+        return kerr_set(x->e, K_LIMIT, PREFIX "%s has %lld entries, more than the limit %d",
                         x->what, (long long)count, max);
     *out = arena_array(x->tmp, count ? (size_t)count : 1, size);
-    if (!*out) return too_large(x->r.e);
+    if (!*out) return too_large(x->e);
     *n = (int32_t)count;
     return K_OK;
 }
@@ -466,17 +97,17 @@ static kstatus array_start(xparser *x, size_t size, int32_t max, void **out, int
 /* Reads one integer element (JSON booleans count as 0/1: default_left is written both ways). */
 static kstatus int_element(xparser *x, int32_t *out)
 {
-    int c = jpeek(&x->r);
+    int c = jsonpull_peek(&x->r);
     if (c == 't' || c == 'f') {
         *out = c == 't';
-        return jliteral(&x->r, c == 't' ? "true" : "false");
+        return jsonpull_literal(&x->r, c == 't' ? "true" : "false");
     }
-    jnum v = {0};
-    kstatus st = jnumber(&x->r, &v);
+    jsonpull_num v = {0};
+    kstatus st = jsonpull_number(&x->r, &v);
     if (st) return st;
     if (!v.is_int || v.i < INT32_MIN || v.i > INT32_MAX)
-        return kerr_set(x->r.e, K_FORMAT, PREFIX "%s: expected 32-bit integers, found %.17g",
-                        x->what, v.d);
+        return kerr_set(x->e, K_FORMAT, PREFIX "%s: expected 32-bit integers, found %.17g", x->what,
+                        v.d);
     *out = (int32_t)v.i;
     return K_OK;
 }
@@ -487,8 +118,9 @@ static kstatus read_ints(xparser *x, ivec *out)
     void *mem = NULL;
     kstatus st = array_start(x, sizeof *out->v, MAX_ARRAY, &mem, &cap);
     out->v = mem;
-    for (int first = 1, more; !st && !(st = jelement(&x->r, &first, &more)) && more; i++)
-        st = i < cap ? int_element(x, &out->v[i]) : jfail(&x->r, "array longer than counted");
+    for (int first = 1, more; !st && !(st = jsonpull_element(&x->r, &first, &more)) && more; i++)
+        st = i < cap ? int_element(x, &out->v[i])
+                     : jsonpull_fail(&x->r, "array longer than counted");
     out->n = i;
     return st;
 }
@@ -499,10 +131,10 @@ static kstatus read_floats(xparser *x, fvec *out)
     void *mem = NULL;
     kstatus st = array_start(x, sizeof *out->v, MAX_ARRAY, &mem, &cap);
     out->v = mem;
-    for (int first = 1, more; !st && !(st = jelement(&x->r, &first, &more)) && more; i++) {
-        jnum v = {0};
-        if (i >= cap) return jfail(&x->r, "array longer than counted");
-        if (!(st = jnumber(&x->r, &v))) out->v[i] = v.f;
+    for (int first = 1, more; !st && !(st = jsonpull_element(&x->r, &first, &more)) && more; i++) {
+        jsonpull_num v = {0};
+        if (i >= cap) return jsonpull_fail(&x->r, "array longer than counted");
+        if (!(st = jsonpull_number(&x->r, &v))) out->v[i] = v.f;
     }
     out->n = i;
     return st;
@@ -514,9 +146,9 @@ static kstatus read_strings(xparser *x, svec *out)
     void *mem = NULL;
     kstatus st = array_start(x, sizeof *out->v, MAX_ARRAY, &mem, &cap);
     out->v = mem;
-    for (int first = 1, more; !st && !(st = jelement(&x->r, &first, &more)) && more; i++)
-        st = i < cap ? jstring(&x->r, x->tmp, &out->v[i], MAX_STRING)
-                     : jfail(&x->r, "array longer than counted");
+    for (int first = 1, more; !st && !(st = jsonpull_element(&x->r, &first, &more)) && more; i++)
+        st = i < cap ? jsonpull_string(&x->r, x->tmp, &out->v[i], MAX_STRING)
+                     : jsonpull_fail(&x->r, "array longer than counted");
     out->n = i;
     return st;
 }
@@ -525,13 +157,14 @@ static kstatus read_strings(xparser *x, svec *out)
  * `values` (parallel to keys); others are skipped. */
 static kstatus read_params(xparser *x, const char *const *keys, const char **values)
 {
-    char key[KEY_MAX];
-    kstatus st = jexpect(&x->r, '{', "expected an object");
-    for (int first = 1, more; !st && !(st = jmember(&x->r, &first, key, &more)) && more;) {
+    char key[JSONPULL_KEY_MAX];
+    kstatus st = jsonpull_expect(&x->r, '{', "expected an object");
+    for (int first = 1, more; !st && !(st = jsonpull_member(&x->r, &first, key, &more)) && more;) {
         int k = 0;
         while (keys[k] && strcmp(keys[k], key) != 0)
             k++;
-        st = keys[k] ? jstring(&x->r, x->tmp, &values[k], MAX_STRING) : jskip(&x->r, 0);
+        st =
+            keys[k] ? jsonpull_string(&x->r, x->tmp, &values[k], MAX_STRING) : jsonpull_skip(&x->r);
     }
     return st;
 }
@@ -589,18 +222,18 @@ static kstatus parse_tree_member(xparser *x, xtree *t, int32_t k, const char *ke
     if (strcmp(key, "tree_param") == 0) return read_params(x, tree_keys, t->param);
     if (strcmp(key, "id") == 0) {
         kstatus st = int_element(x, &t->id);
-        if (!st && t->id < 0) return kerr_set(x->r.e, K_FORMAT, PREFIX "tree %d: negative id", k);
+        if (!st && t->id < 0) return kerr_set(x->e, K_FORMAT, PREFIX "tree %d: negative id", k);
         return st;
     }
-    return jskip(&x->r, 0);
+    return jsonpull_skip(&x->r);
 }
 
 static kstatus parse_tree(xparser *x, xtree *t, int32_t k)
 {
-    char key[KEY_MAX];
+    char key[JSONPULL_KEY_MAX];
     t->id = -1;
-    kstatus st = jexpect(&x->r, '{', "expected a tree object");
-    for (int first = 1, more; !st && !(st = jmember(&x->r, &first, key, &more)) && more;)
+    kstatus st = jsonpull_expect(&x->r, '{', "expected a tree object");
+    for (int first = 1, more; !st && !(st = jsonpull_member(&x->r, &first, key, &more)) && more;)
         st = parse_tree_member(x, t, k, key);
     return st;
 }
@@ -612,8 +245,9 @@ static kstatus parse_trees(xparser *x, xmodel *m)
     void *mem = NULL;
     kstatus st = array_start(x, sizeof *m->trees, MAX_TREES, &mem, &cap);
     m->trees = mem;
-    for (int first = 1, more; !st && !(st = jelement(&x->r, &first, &more)) && more; i++)
-        st = i < cap ? parse_tree(x, &m->trees[i], i) : jfail(&x->r, "array longer than counted");
+    for (int first = 1, more; !st && !(st = jsonpull_element(&x->r, &first, &more)) && more; i++)
+        st = i < cap ? parse_tree(x, &m->trees[i], i)
+                     : jsonpull_fail(&x->r, "array longer than counted");
     m->n_trees = i;
     m->has_trees = 1;
     return st;
@@ -622,9 +256,9 @@ static kstatus parse_trees(xparser *x, xmodel *m)
 /* gbtree's "model" (trees) or gblinear's (weights); the booster's name may come after it. */
 static kstatus parse_model(xparser *x, xmodel *m)
 {
-    char key[KEY_MAX];
-    kstatus st = jexpect(&x->r, '{', "expected the booster's model object");
-    for (int first = 1, more; !st && !(st = jmember(&x->r, &first, key, &more)) && more;) {
+    char key[JSONPULL_KEY_MAX];
+    kstatus st = jsonpull_expect(&x->r, '{', "expected the booster's model object");
+    for (int first = 1, more; !st && !(st = jsonpull_member(&x->r, &first, key, &more)) && more;) {
         snprintf(x->what, sizeof x->what, "%s", key);
         if (strcmp(key, "trees") == 0)
             st = parse_trees(x, m);
@@ -635,7 +269,7 @@ static kstatus parse_model(xparser *x, xmodel *m)
         else if (strcmp(key, "weights") == 0)
             st = read_floats(x, &m->weights);
         else
-            st = jskip(&x->r, 0);
+            st = jsonpull_skip(&x->r);
     }
     return st;
 }
@@ -643,11 +277,12 @@ static kstatus parse_model(xparser *x, xmodel *m)
 /* gradient_booster; dart nests a whole gbtree booster under "gbtree" (nested = 1). */
 static kstatus parse_booster(xparser *x, xmodel *m, int nested)
 {
-    char key[KEY_MAX];
-    kstatus st = jexpect(&x->r, '{', "expected the gradient_booster object");
-    for (int first = 1, more; !st && !(st = jmember(&x->r, &first, key, &more)) && more;) {
+    char key[JSONPULL_KEY_MAX];
+    kstatus st = jsonpull_expect(&x->r, '{', "expected the gradient_booster object");
+    for (int first = 1, more; !st && !(st = jsonpull_member(&x->r, &first, key, &more)) && more;) {
         if (strcmp(key, "name") == 0) {
-            st = jstring(&x->r, x->tmp, nested ? &m->inner_booster : &m->booster, MAX_STRING);
+            st = jsonpull_string(&x->r, x->tmp, nested ? &m->inner_booster : &m->booster,
+                                 MAX_STRING);
         } else if (strcmp(key, "model") == 0) {
             st = parse_model(x, m);
         } else if (strcmp(key, "gbtree") == 0 && !nested) {
@@ -656,7 +291,7 @@ static kstatus parse_booster(xparser *x, xmodel *m, int nested)
             snprintf(x->what, sizeof x->what, "weight_drop");
             st = read_floats(x, &m->weight_drop);
         } else {
-            st = jskip(&x->r, 0);
+            st = jsonpull_skip(&x->r);
         }
     }
     return st;
@@ -664,15 +299,15 @@ static kstatus parse_booster(xparser *x, xmodel *m, int nested)
 
 static kstatus parse_attributes(xparser *x, xmodel *m)
 {
-    char key[KEY_MAX];
-    kstatus st = jexpect(&x->r, '{', "expected the attributes object");
-    for (int first = 1, more; !st && !(st = jmember(&x->r, &first, key, &more)) && more;) {
+    char key[JSONPULL_KEY_MAX];
+    kstatus st = jsonpull_expect(&x->r, '{', "expected the attributes object");
+    for (int first = 1, more; !st && !(st = jsonpull_member(&x->r, &first, key, &more)) && more;) {
         if (strcmp(key, "best_iteration") == 0)
-            st = jstring(&x->r, x->tmp, &m->best_iteration, MAX_STRING);
+            st = jsonpull_string(&x->r, x->tmp, &m->best_iteration, MAX_STRING);
         else if (strcmp(key, "scikit_learn") == 0)
-            st = jstring(&x->r, x->tmp, &m->sklearn, MAX_ATTRIBUTE);
+            st = jsonpull_string(&x->r, x->tmp, &m->sklearn, MAX_ATTRIBUTE);
         else
-            st = jskip(&x->r, 0);
+            st = jsonpull_skip(&x->r);
     }
     return st;
 }
@@ -688,9 +323,9 @@ static kstatus parse_objective(xparser *x, xmodel *m)
 
 static kstatus parse_learner(xparser *x, xmodel *m)
 {
-    char key[KEY_MAX];
-    kstatus st = jexpect(&x->r, '{', "expected the learner object");
-    for (int first = 1, more; !st && !(st = jmember(&x->r, &first, key, &more)) && more;) {
+    char key[JSONPULL_KEY_MAX];
+    kstatus st = jsonpull_expect(&x->r, '{', "expected the learner object");
+    for (int first = 1, more; !st && !(st = jsonpull_member(&x->r, &first, key, &more)) && more;) {
         snprintf(x->what, sizeof x->what, "learner.%s", key);
         if (strcmp(key, "gradient_booster") == 0)
             st = parse_booster(x, m, 0);
@@ -705,7 +340,7 @@ static kstatus parse_learner(xparser *x, xmodel *m)
         else if (strcmp(key, "feature_types") == 0)
             st = read_strings(x, &m->feature_types);
         else
-            st = jskip(&x->r, 0);
+            st = jsonpull_skip(&x->r);
     }
     return st;
 }
@@ -717,7 +352,7 @@ static kstatus parse_version(xparser *x, xmodel *m)
     kstatus st = read_ints(x, &v);
     if (st) return st;
     if (v.n != 3 || v.v[0] < 0 || v.v[1] < 0 || v.v[2] < 0)
-        return kerr_set(x->r.e, K_FORMAT, PREFIX "version must be three non-negative integers");
+        return kerr_set(x->e, K_FORMAT, PREFIX "version must be three non-negative integers");
     for (int i = 0; i < 3; i++)
         m->version[i] = v.v[i];
     m->has_version = 1;
@@ -726,28 +361,30 @@ static kstatus parse_version(xparser *x, xmodel *m)
 
 static kstatus parse_document(xparser *x, xmodel *m)
 {
-    jreader *r = &x->r;
-    if (r->end - r->p >= 3 && memcmp(r->p, "\xEF\xBB\xBF", 3) == 0) r->p += 3; /* UTF-8 BOM */
-    if (jpeek(r) != '{')
-        return kerr_set(r->e, K_FORMAT,
+    jsonpull *r = &x->r;
+    jsonpull_skip_bom(r);
+    if (jsonpull_peek(r) != '{')
+        return kerr_set(x->e, K_FORMAT,
                         PREFIX "not a JSON document (expected '{'; save the "
                                "model with save_model(\"model.json\"))");
     /* UBJSON objects also open with '{', followed by a type marker rather than a quote */
-    if (r->p + 1 < r->end && r->p[1] && strchr("iUIlLdD$#", r->p[1]))
-        return kerr_set(r->e, K_UNSUPPORTED,
+    size_t left = 0;
+    const char *rest = jsonpull_rest(r, &left);
+    if (left > 1 && rest[1] && strchr("iUIlLdD$#", rest[1]))
+        return kerr_set(x->e, K_UNSUPPORTED,
                         PREFIX "this looks like UBJSON (.ubj); save the "
                                "model as JSON with save_model(\"model.json\")");
-    char key[KEY_MAX];
-    kstatus st = jexpect(r, '{', "expected an object");
-    for (int first = 1, more; !st && !(st = jmember(r, &first, key, &more)) && more;) {
+    char key[JSONPULL_KEY_MAX];
+    kstatus st = jsonpull_expect(r, '{', "expected an object");
+    for (int first = 1, more; !st && !(st = jsonpull_member(r, &first, key, &more)) && more;) {
         if (strcmp(key, "learner") == 0)
             st = parse_learner(x, m);
         else if (strcmp(key, "version") == 0)
             st = parse_version(x, m);
         else
-            st = jskip(r, 0);
+            st = jsonpull_skip(r);
     }
-    if (!st && jpeek(r) != -1) st = jfail(r, "unexpected data after the JSON document");
+    if (!st) st = jsonpull_finish(r);
     return st;
 }
 
@@ -1377,18 +1014,19 @@ static kstatus build_output(xbuild *b)
 static int sklearn_missing(const char *attr, double *missing)
 {
     kerr scratch;
-    jreader r = {attr, attr, attr + strlen(attr), &scratch};
-    char key[KEY_MAX];
-    kstatus st = jexpect(&r, '{', "expected an object");
-    for (int first = 1, more; !st && !(st = jmember(&r, &first, key, &more)) && more;) {
-        int c = jpeek(&r);
+    jsonpull r;
+    jsonpull_init(&r, attr, strlen(attr), PREFIX, &scratch);
+    char key[JSONPULL_KEY_MAX];
+    kstatus st = jsonpull_expect(&r, '{', "expected an object");
+    for (int first = 1, more; !st && !(st = jsonpull_member(&r, &first, key, &more)) && more;) {
+        int c = jsonpull_peek(&r);
         if (strcmp(key, "missing") == 0 && c != 'n' && c != '"' && c != '{' && c != '[') {
-            jnum v = {0};
-            if (jnumber(&r, &v)) return 0;
+            jsonpull_num v = {0};
+            if (jsonpull_number(&r, &v)) return 0;
             *missing = v.d;
             return 1;
         }
-        st = jskip(&r, 0);
+        st = jsonpull_skip(&r);
     }
     return 0;
 }
@@ -1435,7 +1073,8 @@ kstatus xgboost_import(const char *data, size_t len, kspec **out, kerr *e)
     if (!e) e = &local;
     *out = NULL;
     xmodel m = {0};
-    xparser x = {.r = {data, data, data + len, e}, .tmp = arena_new(TMP_MEM_LIMIT)};
+    xparser x = {.e = e, .tmp = arena_new(TMP_MEM_LIMIT)};
+    jsonpull_init(&x.r, data, len, PREFIX, e);
     xbuild b = {.s = kspec_new(SPEC_MEM_LIMIT), .tmp = x.tmp, .e = e, .m = &m};
     buf_init(&b.cat_words, (size_t)MAX_CAT_WORDS * sizeof(uint32_t) + 16);
     kstatus st = !x.tmp || !b.s ? kerr_set(e, K_NOMEM, "out of memory") : K_OK;
