@@ -90,9 +90,9 @@ int main(int argc, char **argv)
     int calls = 10000, reps = 7;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--calls") && i + 1 < argc)
-            calls = atoi(argv[++i]);
+            calls = (int)strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-            reps = atoi(argv[++i]);
+            reps = (int)strtol(argv[++i], NULL, 10);
         else
             expected = argv[i];
     }

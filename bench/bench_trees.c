@@ -6,9 +6,7 @@
  *
  * Usage: bench_trees MODEL.json [--rows 100000] [--calls 10000] [--reps 7]
  *
- * Kiln loads the model with xgboost_import (built with -DHAVE_XGBOOST_IMPORT) or, while the
- * importer is not in the tree, with the small loader below that understands numeric-split
- * gbtree models. */
+ * Kiln loads the model with xgboost_import, as `kiln import` does. */
 #include <errno.h>
 #include <malloc.h>
 #include <math.h>
@@ -27,10 +25,6 @@
 #include "model/package.h"
 #include "model/predictor.h"
 #include "model/trees.h"
-
-#ifndef HAVE_XGBOOST_IMPORT
-#include <json-c/json.h>
-#endif
 
 #define MAX_FILE ((size_t)1 << 30)
 
@@ -77,124 +71,8 @@ static double percentile(double *v, size_t n, double p)
 
 /* ---- Kiln model loading ---------------------------------------------------------------------- */
 
-#ifndef HAVE_XGBOOST_IMPORT
-/* Stand-in for xgboost_import: gbtree, numeric splits, binary:logistic / reg:squarederror. */
-static json_object *jpath(json_object *o, const char *const *keys)
-{
-    for (; *keys && o; keys++)
-        if (!json_object_object_get_ex(o, *keys, &o)) return NULL;
-    return o;
-}
-
-static kstatus bench_xgb_import(const char *data, size_t len, kspec **out, kerr *e)
-{
-    json_tokener *tok = json_tokener_new_ex(64);
-    json_object *root = json_tokener_parse_ex(tok, data, (int)len);
-    json_tokener_free(tok);
-    if (!root) return kerr_set(e, K_FORMAT, "bad JSON");
-    static const char *const k_param[] = {"learner", "learner_model_param", NULL};
-    static const char *const k_trees[] = {"learner", "gradient_booster", "model", "trees", NULL};
-    static const char *const k_info[] = {"learner", "gradient_booster", "model", "tree_info", NULL};
-    static const char *const k_obj[] = {"learner", "objective", "name", NULL};
-    json_object *param = jpath(root, k_param), *trees = jpath(root, k_trees);
-    json_object *info = jpath(root, k_info), *obj = jpath(root, k_obj), *v;
-    if (!param || !trees || !info || !obj) {
-        json_object_put(root);
-        return kerr_set(e, K_FORMAT, "not an XGBoost gbtree model");
-    }
-    kspec *s = kspec_new((size_t)1 << 30);
-    json_object_object_get_ex(param, "num_feature", &v);
-    int32_t nf = atoi(json_object_get_string(v));
-    json_object_object_get_ex(param, "base_score", &v);
-    float base = (float)atof(json_object_get_string(v));
-    int logistic = strcmp(json_object_get_string(obj), "binary:logistic") == 0;
-    int32_t nt = (int32_t)json_object_array_length(trees), nn = 0;
-    for (int32_t k = 0; k < nt; k++) {
-        json_object *t = json_object_array_get_idx(trees, (size_t)k), *lc;
-        json_object_object_get_ex(t, "left_children", &lc);
-        nn += (int32_t)json_object_array_length(lc);
-    }
-    kfeature *feat = arena_array(s->mem, (size_t)nf, sizeof *feat);
-    ktree_node *nodes = arena_array(s->mem, (size_t)nn, sizeof *nodes);
-    int32_t *start = arena_array(s->mem, (size_t)nt + 1, sizeof *start);
-    int32_t *tout = arena_array(s->mem, (size_t)nt, sizeof *tout);
-    double *bs = arena_array(s->mem, 1, sizeof *bs);
-    for (int32_t j = 0; j < nf; j++) {
-        char name[32];
-        snprintf(name, sizeof name, "f%d", j);
-        feat[j] = (kfeature){arena_strdup(s->mem, name), KFEAT_NUMERIC, NAN, NAN, 0, NULL};
-    }
-    int32_t at = 0;
-    for (int32_t k = 0; k < nt; k++) {
-        json_object *t = json_object_array_get_idx(trees, (size_t)k), *lc, *rc, *si, *sc, *dl;
-        json_object_object_get_ex(t, "left_children", &lc);
-        json_object_object_get_ex(t, "right_children", &rc);
-        json_object_object_get_ex(t, "split_indices", &si);
-        json_object_object_get_ex(t, "split_conditions", &sc);
-        json_object_object_get_ex(t, "default_left", &dl);
-        start[k] = at;
-        tout[k] = json_object_get_int(json_object_array_get_idx(info, (size_t)k));
-        int32_t n = (int32_t)json_object_array_length(lc);
-        for (int32_t i = 0; i < n; i++) {
-            ktree_node *nd = &nodes[at + i];
-            int32_t l = json_object_get_int(json_object_array_get_idx(lc, (size_t)i));
-            double cond =
-                (double)(float)json_object_get_double(json_object_array_get_idx(sc, (size_t)i));
-            if (l < 0) {
-                *nd = (ktree_node){.flags = KNODE_LEAF, .value = cond};
-                continue;
-            }
-            int d = json_object_get_int(json_object_array_get_idx(dl, (size_t)i));
-            *nd = (ktree_node){
-                .flags = d ? KNODE_DEFAULT_LEFT : 0,
-                .feature = json_object_get_int(json_object_array_get_idx(si, (size_t)i)),
-                .threshold = cond,
-                .left = l,
-                .right = json_object_get_int(json_object_array_get_idx(rc, (size_t)i))};
-        }
-        at += n;
-    }
-    start[nt] = at;
-    json_object_put(root);
-    static const char *labels[] = {"0", "1"};
-    bs[0] = logistic ? (double)-logf(1.0f / base - 1.0f) : (double)base;
-    s->features = feat;
-    s->n_features = nf;
-    s->kind = KEST_TREES;
-    s->trees = (ktrees){.n_in = nf,
-                        .n_out = 1,
-                        .n_trees = nt,
-                        .tree_start = start,
-                        .tree_output = tout,
-                        .nodes = nodes,
-                        .n_nodes = nn,
-                        .leaf_dim = 1,
-                        .f32_inputs = 1,
-                        .f32_accumulate = 1};
-    s->n_outputs = 1;
-    s->base_score = bs;
-    if (logistic) {
-        s->task = KTASK_CLASSIFICATION;
-        s->n_classes = 2;
-        s->class_labels = labels;
-        s->link = KLINK_SIGMOID;
-    } else {
-        s->task = KTASK_REGRESSION;
-        s->link = KLINK_IDENTITY;
-    }
-    kstatus st = kspec_validate(s, e);
-    if (st) {
-        kspec_free(s);
-        return st;
-    }
-    *out = s;
-    return K_OK;
-}
-#define IMPORTER "bench's own JSON loader (xgboost_import not built yet)"
-#else
 #define bench_xgb_import xgboost_import
 #define IMPORTER "xgboost_import"
-#endif
 
 static kmodel *kiln_load(const char *path)
 {
@@ -324,11 +202,11 @@ int main(int argc, char **argv)
     int calls = 10000, reps = 7;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--rows"))
-            n = (size_t)atol(argv[i + 1]);
+            n = (size_t)strtoul(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--calls"))
-            calls = atoi(argv[i + 1]);
+            calls = (int)strtol(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--reps"))
-            reps = atoi(argv[i + 1]);
+            reps = (int)strtol(argv[i + 1], NULL, 10);
     }
 
     /* Load both once; the XGBoost handles per thread count. */

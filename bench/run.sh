@@ -38,20 +38,12 @@ kiln_sources() {
 }
 
 build_bench() { # name extra-flags...
-    local name=$1 defs=""
+    local name=$1
     shift
     local srcs
     mapfile -t srcs < <(kiln_sources)
-    if [[ ${srcs[0]} == *.a ]]; then
-        # (grep without -q reads all of nm's output: no SIGPIPE under pipefail)
-        if nm -g --defined-only "${srcs[0]}" 2>/dev/null | grep ' T xgboost_import$' >/dev/null; then
-            defs="-DHAVE_XGBOOST_IMPORT"
-        fi
-    elif [[ -f $root/src/model/xgboost.c ]]; then
-        defs="-DHAVE_XGBOOST_IMPORT"
-    fi
     # shellcheck disable=SC2086
-    gcc $cflags $defs -o "$out/$name" "$here/$name.c" "${srcs[@]}" "$@" $deps -lpthread -lm
+    gcc $cflags -o "$out/$name" "$here/$name.c" "${srcs[@]}" "$@" $deps -lpthread -lm
 }
 
 run_trees() {
