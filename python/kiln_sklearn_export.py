@@ -20,10 +20,12 @@ import sys
 if sys.path and sys.path[0] in ("", "."):
     del sys.path[0]
 
+import base64  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
+import struct  # noqa: E402
 import warnings  # noqa: E402
 
 EXPORT_VERSION = 1
@@ -644,8 +646,42 @@ def load(path):
     return model, [one_line(f"{w.category.__name__}: {w.message}", 300) for w in caught]
 
 
+PACK_MIN = 64  # shorter numeric lists stay plain JSON
+_NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+
+
+def packed(values):
+    """A list of numbers as "i32:<base64>" or "f64:<base64>" (little-endian elements), or None
+    when the list is short or holds anything else. Saves the importer parsing one JSON number per
+    element (json-c needs ~20 bytes of memory per byte of numeric JSON)."""
+    if len(values) < PACK_MIN:
+        return None
+    if all(type(v) is int and -(2**31) <= v < 2**31 for v in values):
+        return "i32:" + base64.b64encode(struct.pack("<%di" % len(values), *values)).decode("ascii")
+    out = []
+    for v in values:
+        if type(v) is float or (type(v) is int and -(2**53) <= v <= 2**53):  # exact as doubles
+            out.append(float(v))
+        elif type(v) is str and v in _NONFINITE:
+            out.append(_NONFINITE[v])
+        else:
+            return None
+    return "f64:" + base64.b64encode(struct.pack("<%dd" % len(out), *out)).decode("ascii")
+
+
+def pack(doc):
+    """Replaces, anywhere in doc, each list of PACK_MIN or more numbers with its packed string."""
+    if isinstance(doc, dict):
+        return {k: pack(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        p = packed(doc)
+        return p if p is not None else [pack(v) for v in doc]
+    return doc
+
+
 def write(doc, path):
     tmp = path + ".tmp"
+    doc = pack(doc)
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(doc, f, allow_nan=False, separators=(",", ":"))
     os.replace(tmp, path)

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ extern char **environ;
 #define SKL_MAX_DENSE ((int64_t)1 << 28) /* weights of one dense block */
 #define SKL_MAX_STRING 4096
 #define SKL_MAX_META 256
+#define SKL_PACK_MIN_CHARS 4             /* "f64:", "i32:" */
 #define SKL_SPEC_MEM_BASE ((size_t)16 << 20)
 #define SKL_EXPORT_TIMEOUT_S 900
 #define SKL_STDERR_TAIL 4096
@@ -235,40 +237,184 @@ static kstatus get_array_n(parser *p, json_object *obj, const char *where, const
     return K_OK;
 }
 
+/* ---- numeric arrays, plain or packed ---------------------------------------------------------
+ *
+ * A numeric array is either a JSON array or a packed string "f64:<base64>" / "i32:<base64>"
+ * holding the elements' little-endian bytes (standard padded base64). nums hides which: a packed
+ * string is decoded once into a malloc'd buffer, which nums_free releases. */
+
+typedef enum { NUMS_JSON, NUMS_I32, NUMS_F64 } nums_kind;
+
+typedef struct {
+    nums_kind kind;
+    json_object *arr;   /* NUMS_JSON */
+    unsigned char *buf; /* NUMS_I32, NUMS_F64: len elements, little-endian */
+    size_t len;
+} nums;
+
+static void nums_free(nums *a)
+{
+    free(a->buf);
+    *a = (nums){NUMS_JSON, NULL, NULL, 0};
+}
+
+static size_t nums_len(const nums *a) { return a->len; }
+
+static int32_t nums_i32_at(const nums *a, size_t i)
+{
+    const unsigned char *b = a->buf + i * 4;
+    return (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+}
+
+static double nums_f64_at(const nums *a, size_t i)
+{
+    const unsigned char *b = a->buf + i * 8;
+    uint64_t u = 0;
+    for (int k = 7; k >= 0; k--) u = u << 8 | b[k];
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* Element i as an integer in [lo, hi]; 0 when it is something else. A packed f64 element counts
+ * when it is integral and in range. */
+static int nums_int(const nums *a, size_t i, int64_t lo, int64_t hi, int64_t *out)
+{
+    *out = 0;
+    if (i >= a->len) return 0;
+    if (a->kind == NUMS_JSON) return int_value(json_object_array_get_idx(a->arr, i), lo, hi, out);
+    int64_t x;
+    if (a->kind == NUMS_I32) {
+        x = nums_i32_at(a, i);
+    } else {
+        double d = nums_f64_at(a, i);
+        /* the bounds keep the cast defined; every lo/hi used here is far inside them */
+        if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != floor(d)) return 0;
+        x = (int64_t)d;
+    }
+    if (x < lo || x > hi) return 0;
+    *out = x;
+    return 1;
+}
+
+/* Element i as a number, as num_value reads it (packed f64 may hold NaN and infinities). */
+static int nums_num(const nums *a, size_t i, double *out)
+{
+    *out = 0;
+    if (i >= a->len) return 0;
+    if (a->kind == NUMS_JSON) return num_value(json_object_array_get_idx(a->arr, i), out);
+    *out = a->kind == NUMS_I32 ? (double)nums_i32_at(a, i) : nums_f64_at(a, i);
+    return 1;
+}
+
+/* v as a numeric array, named `what` in errors. At most max_len elements are accepted, checked
+ * before anything is allocated. */
+static kstatus nums_of(parser *p, json_object *v, const char *what, size_t max_len, nums *out)
+{
+    *out = (nums){NUMS_JSON, NULL, NULL, 0};
+    json_type t = json_object_get_type(v);
+    if (t == json_type_array) {
+        out->arr = v;
+        out->len = json_object_array_length(v);
+        if (out->len > max_len)
+            return bad(p, "%s: %zu elements, at most %zu", what, out->len, max_len);
+        return K_OK;
+    }
+    if (t != json_type_string)
+        return bad(p, "%s: expected an array or a packed string, found %s", what, type_name(t));
+    const char *s = json_object_get_string(v);
+    size_t n = (size_t)json_object_get_string_len(v), size;
+    if (n >= SKL_PACK_MIN_CHARS && memcmp(s, "f64:", 4) == 0) {
+        out->kind = NUMS_F64;
+        size = 8;
+    } else if (n >= SKL_PACK_MIN_CHARS && memcmp(s, "i32:", 4) == 0) {
+        out->kind = NUMS_I32;
+        size = 4;
+    } else {
+        return bad(p, "%s: expected an array, or a packed string starting \"f64:\" or \"i32:\"", what);
+    }
+    s += 4;
+    n -= 4;
+    size_t cap = n / 4 * 3; /* padded base64 decodes to at most this */
+    if (n % 4) return bad(p, "%s: packed data is not padded base64", what);
+    if (cap / size > max_len + 1)
+        return bad(p, "%s: more than %zu packed elements", what, max_len);
+    out->buf = malloc(cap ? cap : 1);
+    if (!out->buf) return nomem(p);
+    size_t got = 0;
+    const char *end = NULL;
+    if (sodium_base642bin(out->buf, cap, s, n, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != s + n) {
+        nums_free(out);
+        return bad(p, "%s: packed data is not valid base64", what);
+    }
+    if (got % size) {
+        nums_free(out);
+        return bad(p, "%s: %zu packed bytes, not a multiple of %zu", what, got, size);
+    }
+    out->len = got / size;
+    if (out->len > max_len) {
+        size_t len = out->len;
+        nums_free(out);
+        return bad(p, "%s: %zu elements, at most %zu", what, len, max_len);
+    }
+    return K_OK;
+}
+
+/* obj[key] as a numeric array of exactly n elements. */
+static kstatus get_nums_n(parser *p, json_object *obj, const char *where, const char *key,
+                          size_t n, nums *out)
+{
+    json_object *v;
+    char what[160];
+    *out = (nums){NUMS_JSON, NULL, NULL, 0};
+    if (!json_object_object_get_ex(obj, key, &v)) return bad(p, "%s: missing \"%s\"", where, key);
+    snprintf(what, sizeof what, "%s.%s", where, key);
+    kstatus st = nums_of(p, v, what, n, out);
+    if (!st && out->len != n) {
+        size_t len = out->len;
+        nums_free(out);
+        return bad(p, "%s: %zu elements, expected %zu", what, len, n);
+    }
+    return st;
+}
+
 /* obj[key] as an array of n numbers, copied into the arena. */
 static kstatus get_doubles(parser *p, json_object *obj, const char *where, const char *key,
                            size_t n, int finite, double **out)
 {
-    json_object *arr;
-    kstatus st = get_array_n(p, obj, where, key, n, &arr);
+    nums arr;
+    kstatus st = get_nums_n(p, obj, where, key, n, &arr);
     if (st) return st;
     double *d = arena_array(p->s->mem, n ? n : 1, sizeof *d);
-    if (!d) return nomem(p);
-    for (size_t i = 0; i < n; i++)
-        if (!num_value(json_object_array_get_idx(arr, i), &d[i]) || (finite && !isfinite(d[i])))
-            return bad(p, "%s.%s[%zu]: expected a %snumber", where, key, i, finite ? "finite " : "");
-    *out = d;
-    return K_OK;
+    if (!d) st = nomem(p);
+    for (size_t i = 0; i < n && !st; i++)
+        if (!nums_num(&arr, i, &d[i]) || (finite && !isfinite(d[i])))
+            st = bad(p, "%s.%s[%zu]: expected a %snumber", where, key, i, finite ? "finite " : "");
+    nums_free(&arr);
+    if (!st) *out = d;
+    return st;
 }
 
 /* obj[key] as an array of n integers in [lo, hi], copied into the arena. */
 static kstatus get_int32s(parser *p, json_object *obj, const char *where, const char *key,
                           size_t n, int64_t lo, int64_t hi, int32_t **out)
 {
-    json_object *arr;
-    kstatus st = get_array_n(p, obj, where, key, n, &arr);
+    nums arr;
+    kstatus st = get_nums_n(p, obj, where, key, n, &arr);
     if (st) return st;
     int32_t *d = arena_array(p->s->mem, n ? n : 1, sizeof *d);
-    if (!d) return nomem(p);
-    for (size_t i = 0; i < n; i++) {
+    if (!d) st = nomem(p);
+    for (size_t i = 0; i < n && !st; i++) {
         int64_t v;
-        if (!int_value(json_object_array_get_idx(arr, i), lo, hi, &v))
-            return bad(p, "%s.%s[%zu]: expected an integer in [%lld, %lld]", where, key, i,
-                       (long long)lo, (long long)hi);
+        if (!nums_int(&arr, i, lo, hi, &v))
+            st = bad(p, "%s.%s[%zu]: expected an integer in [%lld, %lld]", where, key, i,
+                     (long long)lo, (long long)hi);
         d[i] = (int32_t)v;
     }
-    *out = d;
-    return K_OK;
+    nums_free(&arr);
+    if (!st) *out = d;
+    return st;
 }
 
 /* ---- features -------------------------------------------------------------------------------- */
@@ -370,10 +516,13 @@ static kstatus count_categories(parser *p, json_object *cats, const char *where,
 {
     *n_values = *width = 0;
     for (int32_t j = 0; j < n_in; j++) {
-        json_object *c = json_object_array_get_idx(cats, (size_t)j);
-        if (json_object_get_type(c) != json_type_array)
-            return bad(p, "%s.categories[%d]: expected an array", where, j);
-        int64_t n = (int64_t)json_object_array_length(c);
+        char what[96];
+        nums c;
+        snprintf(what, sizeof what, "%s.categories[%d]", where, j);
+        kstatus r = nums_of(p, json_object_array_get_idx(cats, (size_t)j), what, SKL_MAX_WIDTH, &c);
+        if (r) return r;
+        int64_t n = (int64_t)nums_len(&c);
+        nums_free(&c);
         *n_values += n;
         *width += n ? n : 1;
         if (*n_values > SKL_MAX_WIDTH || *width > SKL_MAX_WIDTH)
@@ -396,14 +545,20 @@ static kstatus read_onehot(parser *p, json_object *o, const char *where, kstep *
     double *values = arena_array(p->s->mem, n_values ? (size_t)n_values : 1, sizeof *values);
     if (!n_cats || !start || !values) return nomem(p);
     int32_t at = 0;
-    for (int32_t j = 0; j < st->n_in; j++) {
-        json_object *c = json_object_array_get_idx(cats, (size_t)j);
-        n_cats[j] = (int32_t)json_object_array_length(c);
+    for (int32_t j = 0; j < st->n_in && !r; j++) {
+        char what[96];
+        nums c;
+        snprintf(what, sizeof what, "%s.categories[%d]", where, j);
+        r = nums_of(p, json_object_array_get_idx(cats, (size_t)j), what, SKL_MAX_WIDTH, &c);
+        if (r) return r;
+        n_cats[j] = (int32_t)nums_len(&c);
         start[j] = at;
-        for (int32_t k = 0; k < n_cats[j]; k++, at++)
-            if (!num_value(json_object_array_get_idx(c, (size_t)k), &values[at]) || isinf(values[at]))
-                return bad(p, "%s.categories[%d][%d]: expected a number or \"nan\"", where, j, k);
+        for (int32_t k = 0; k < n_cats[j] && !r; k++, at++)
+            if (!nums_num(&c, (size_t)k, &values[at]) || isinf(values[at]))
+                r = bad(p, "%s.categories[%d][%d]: expected a number or \"nan\"", where, j, k);
+        nums_free(&c);
     }
+    if (r) return r;
     st->n_cats = n_cats;
     st->cat_start = start;
     st->cat_values = values;
@@ -541,29 +696,38 @@ static kstatus tree_object(parser *p, json_object *trees, int32_t k, char *where
 static kstatus measure_tree(parser *p, json_object *t, const char *where, int32_t leaf_dim,
                             tree_sizes *sz)
 {
-    json_object *left, *value, *sets;
-    kstatus r = member(p, t, where, "left", json_type_array, &left);
+    json_object *v, *sets;
+    nums left, value;
+    char what[96];
+    if (!json_object_object_get_ex(t, "left", &v)) return bad(p, "%s: missing \"left\"", where);
+    snprintf(what, sizeof what, "%s.left", where);
+    kstatus r = nums_of(p, v, what, (size_t)(SKL_MAX_NODES - sz->nodes), &left);
     if (r) return r;
-    size_t n = json_object_array_length(left);
-    if (n == 0 || (int64_t)n > SKL_MAX_NODES - sz->nodes)
-        return bad(p, "%s: %zu nodes (at least 1, at most %d in all trees)", where, n, SKL_MAX_NODES);
-    r = get_array_n(p, t, where, "value", n * (size_t)leaf_dim, &value);
-    if (r) return r;
-    sz->nodes += (int64_t)n;
-    for (size_t i = 0; i < n; i++) {
-        int64_t v;
-        if (int_value(json_object_array_get_idx(left, i), -1, -1, &v)) sz->leaves++;
+    size_t n = nums_len(&left);
+    if (n == 0) r = bad(p, "%s: %zu nodes (at least 1, at most %d in all trees)", where, n, SKL_MAX_NODES);
+    if (!r) r = get_nums_n(p, t, where, "value", n * (size_t)leaf_dim, &value);
+    if (!r) nums_free(&value); /* only its length matters here */
+    if (!r) sz->nodes += (int64_t)n;
+    for (size_t i = 0; i < n && !r; i++) {
+        int64_t x;
+        if (nums_int(&left, i, -1, -1, &x)) sz->leaves++;
     }
+    nums_free(&left);
+    if (r) return r;
     if (!json_object_object_get_ex(t, "cat_sets", &sets)) return K_OK;
     if (json_object_get_type(sets) != json_type_array) return bad(p, "%s.cat_sets: expected an array", where);
     size_t n_sets = json_object_array_length(sets);
     for (size_t s = 0; s < n_sets; s++) {
-        json_object *set = json_object_array_get_idx(sets, s);
-        size_t w = json_object_get_type(set) == json_type_array ? json_object_array_length(set) : 0;
-        if (w == 0 || w > SKL_MAX_SET_WORDS)
+        nums set;
+        snprintf(what, sizeof what, "%s.cat_sets[%zu]", where, s);
+        if (nums_of(p, json_object_array_get_idx(sets, s), what, SKL_MAX_SET_WORDS, &set) ||
+            nums_len(&set) == 0) {
+            nums_free(&set);
             return bad(p, "%s.cat_sets[%zu]: expected an array of 1 to %d words", where, s,
                        SKL_MAX_SET_WORDS);
-        sz->words += (int64_t)w;
+        }
+        sz->words += (int64_t)nums_len(&set);
+        nums_free(&set);
         if (sz->words > SKL_MAX_NODES) return bad(p, "%s: too many category words", where);
     }
     return K_OK;
@@ -582,44 +746,74 @@ static kstatus read_cat_sets(parser *p, json_object *t, const char *where, uint3
     *set_start = arena_array(p->s->mem, *n_sets ? *n_sets : 1, sizeof **set_start);
     *set_len = arena_array(p->s->mem, *n_sets ? *n_sets : 1, sizeof **set_len);
     if (!*set_start || !*set_len) return nomem(p);
-    for (size_t s = 0; s < *n_sets; s++) {
-        json_object *set = json_object_array_get_idx(sets, s);
-        size_t w = json_object_array_length(set);
+    kstatus r = K_OK;
+    for (size_t s = 0; s < *n_sets && !r; s++) {
+        char what[96];
+        nums set;
+        snprintf(what, sizeof what, "%s.cat_sets[%zu]", where, s);
+        r = nums_of(p, json_object_array_get_idx(sets, s), what, SKL_MAX_SET_WORDS, &set);
+        if (r) return r;
+        size_t w = nums_len(&set);
         (*set_start)[s] = (uint32_t)*word_at;
         (*set_len)[s] = (uint32_t)w;
-        for (size_t i = 0; i < w; i++) {
+        for (size_t i = 0; i < w && !r; i++) {
             int64_t v;
-            if (!int_value(json_object_array_get_idx(set, i), 0, UINT32_MAX, &v))
-                return bad(p, "%s.cat_sets[%zu][%zu]: expected a 32-bit unsigned word", where, s, i);
-            cat_words[(*word_at)++] = (uint32_t)v;
+            if (!nums_int(&set, i, 0, UINT32_MAX, &v))
+                r = bad(p, "%s.cat_sets[%zu][%zu]: expected a 32-bit unsigned word", where, s, i);
+            else
+                cat_words[(*word_at)++] = (uint32_t)v;
         }
+        nums_free(&set);
     }
-    return K_OK;
+    return r;
 }
 
 /* The per-node arrays of one tree, each checked to have n entries. */
 typedef struct {
-    json_object *left, *right, *feature, *threshold, *value, *default_left, *cat_set;
+    nums left, right, feature, threshold, value, default_left, cat_set;
+    int has_default_left, has_cat_set;
 } tree_arrays;
 
-static kstatus optional_array(parser *p, json_object *t, const char *where, const char *key,
-                              size_t n, json_object **out)
+static void tree_arrays_free(tree_arrays *a)
 {
-    *out = NULL;
-    if (!json_object_object_get_ex(t, key, NULL)) return K_OK;
-    return get_array_n(p, t, where, key, n, out);
+    nums_free(&a->left);
+    nums_free(&a->right);
+    nums_free(&a->feature);
+    nums_free(&a->threshold);
+    nums_free(&a->value);
+    nums_free(&a->default_left);
+    nums_free(&a->cat_set);
 }
 
-static kstatus tree_arrays_of(parser *p, json_object *t, const char *where, size_t n,
-                              int32_t leaf_dim, tree_arrays *a)
+static kstatus optional_nums(parser *p, json_object *t, const char *where, const char *key,
+                             size_t n, nums *out, int *has)
 {
-    kstatus r = get_array_n(p, t, where, "left", n, &a->left);
-    if (!r) r = get_array_n(p, t, where, "right", n, &a->right);
-    if (!r) r = get_array_n(p, t, where, "feature", n, &a->feature);
-    if (!r) r = get_array_n(p, t, where, "threshold", n, &a->threshold);
-    if (!r) r = get_array_n(p, t, where, "value", n * (size_t)leaf_dim, &a->value);
-    if (!r) r = optional_array(p, t, where, "default_left", n, &a->default_left);
-    if (!r) r = optional_array(p, t, where, "cat_set", n, &a->cat_set);
+    *out = (nums){NUMS_JSON, NULL, NULL, 0};
+    *has = json_object_object_get_ex(t, key, NULL);
+    if (!*has) return K_OK;
+    return get_nums_n(p, t, where, key, n, out);
+}
+
+/* The tree's arrays, all as long as "left" (pass one measured it): *n nodes. On failure too, a
+ * is left for tree_arrays_free. */
+static kstatus tree_arrays_of(parser *p, json_object *t, const char *where, int32_t leaf_dim,
+                              tree_arrays *a, size_t *n_out)
+{
+    json_object *v;
+    char what[96];
+    *a = (tree_arrays){0};
+    *n_out = 0;
+    if (!json_object_object_get_ex(t, "left", &v)) return bad(p, "%s: missing \"left\"", where);
+    snprintf(what, sizeof what, "%s.left", where);
+    kstatus r = nums_of(p, v, what, SKL_MAX_NODES, &a->left);
+    if (r) return r;
+    size_t n = *n_out = nums_len(&a->left);
+    if (!r) r = get_nums_n(p, t, where, "right", n, &a->right);
+    if (!r) r = get_nums_n(p, t, where, "feature", n, &a->feature);
+    if (!r) r = get_nums_n(p, t, where, "threshold", n, &a->threshold);
+    if (!r) r = get_nums_n(p, t, where, "value", n * (size_t)leaf_dim, &a->value);
+    if (!r) r = optional_nums(p, t, where, "default_left", n, &a->default_left, &a->has_default_left);
+    if (!r) r = optional_nums(p, t, where, "cat_set", n, &a->cat_set, &a->has_cat_set);
     return r;
 }
 
@@ -632,7 +826,7 @@ static kstatus read_leaf(parser *p, const tree_arrays *a, const char *where, siz
     node->flags = KNODE_LEAF;
     for (size_t c = 0; c < d; c++) {
         double v;
-        if (!num_value(json_object_array_get_idx(a->value, i * d + c), &v) || !isfinite(v))
+        if (!nums_num(&a->value, i * d + c, &v) || !isfinite(v))
             return bad(p, "%s.value[%zu]: expected a finite number", where, i * d + c);
         if (d == 1) node->value = v;
         else leaf_values[(size_t)*leaf_at * d + c] = v;
@@ -648,11 +842,11 @@ static kstatus read_split(parser *p, const tree_arrays *a, const char *where, si
 {
     int64_t f, dflt = 0, set = -1;
     double t;
-    if (!int_value(json_object_array_get_idx(a->feature, i), 0, rules->n_in - 1, &f))
+    if (!nums_int(&a->feature, i, 0, rules->n_in - 1, &f))
         return bad(p, "%s.feature[%zu]: expected an integer in [0, %d]", where, i, rules->n_in - 1);
-    if (a->default_left && !int_value(json_object_array_get_idx(a->default_left, i), 0, 1, &dflt))
+    if (a->has_default_left && !nums_int(&a->default_left, i, 0, 1, &dflt))
         return bad(p, "%s.default_left[%zu]: expected 0 or 1", where, i);
-    if (a->cat_set && !int_value(json_object_array_get_idx(a->cat_set, i), -1, (int64_t)n_sets - 1, &set))
+    if (a->has_cat_set && !nums_int(&a->cat_set, i, -1, (int64_t)n_sets - 1, &set))
         return bad(p, "%s.cat_set[%zu]: expected -1 or a category set index below %zu", where, i,
                    n_sets);
     node->feature = (int32_t)f;
@@ -663,7 +857,7 @@ static kstatus read_split(parser *p, const tree_arrays *a, const char *where, si
         node->cat_len = set_len[set];
         return K_OK;
     }
-    if (!num_value(json_object_array_get_idx(a->threshold, i), &t) || isnan(t))
+    if (!nums_num(&a->threshold, i, &t) || isnan(t))
         return bad(p, "%s.threshold[%zu]: expected a number", where, i);
     node->threshold = rules->le ? kspec_le_to_lt(t, rules->f32) : t;
     return K_OK;
@@ -681,19 +875,20 @@ static kstatus read_tree(parser *p, json_object *t, const char *where, const tre
                          tree_fill *fill, int32_t *output)
 {
     uint32_t *set_start = NULL, *set_len = NULL;
-    size_t n_sets, n = json_object_array_length(json_object_object_get(t, "left"));
-    tree_arrays a;
+    size_t n_sets = 0, n = 0;
+    tree_arrays a = {0};
     kstatus r = get_i32(p, t, where, "output", 0, rules->n_out - 1, output);
-    if (!r) r = tree_arrays_of(p, t, where, n, rules->leaf_dim, &a);
+    if (!r) r = tree_arrays_of(p, t, where, rules->leaf_dim, &a, &n);
     if (!r) r = read_cat_sets(p, t, where, fill->cat_words, &fill->word_at, &set_start, &set_len, &n_sets);
     for (size_t i = 0; i < n && !r; i++) {
         ktree_node *node = &fill->nodes[fill->node_at + (int32_t)i];
         int64_t l, rt;
-        if (!int_value(json_object_array_get_idx(a.left, i), -1, (int64_t)n - 1, &l) ||
-            !int_value(json_object_array_get_idx(a.right, i), -1, (int64_t)n - 1, &rt) ||
-            (l < 0) != (rt < 0))
-            return bad(p, "%s node %zu: children must both be -1 (a leaf) or node indices below %zu",
-                       where, i, n);
+        if (!nums_int(&a.left, i, -1, (int64_t)n - 1, &l) ||
+            !nums_int(&a.right, i, -1, (int64_t)n - 1, &rt) || (l < 0) != (rt < 0)) {
+            r = bad(p, "%s node %zu: children must both be -1 (a leaf) or node indices below %zu",
+                    where, i, n);
+            break;
+        }
         node->left = (int32_t)l;
         node->right = (int32_t)rt;
         if (l < 0)
@@ -701,6 +896,7 @@ static kstatus read_tree(parser *p, json_object *t, const char *where, const tre
         else
             r = read_split(p, &a, where, i, rules, set_start, set_len, n_sets, node);
     }
+    tree_arrays_free(&a);
     fill->node_at += (int32_t)n;
     return r;
 }

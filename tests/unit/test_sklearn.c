@@ -83,6 +83,56 @@ static const char *const mlp_doc =
     " \"output\": {\"task\": \"classification\", \"n_outputs\": 3, \"link\": \"softmax\","
     "   \"classes\": [\"r\", \"s\", \"t\"]}}";
 
+/* The documents above with numeric arrays packed as the exporter writes long ones: "i32:" or
+ * "f64:" and the little-endian elements in base64. Integral f64 stands in for integers (tree 1's
+ * feature), i32 for doubles (its threshold); each must predict exactly as its plain twin. */
+static const char *const linear_packed_doc =
+    "{\"kiln_sklearn_export\": 1,"
+    " \"meta\": {\"source_version\": \"1.2.1\", \"estimator\": \"test.Linear\"},"
+    " \"features\": [{\"name\": \"a\", \"type\": \"numeric\", \"min\": \"nan\", \"max\": \"nan\"},"
+    "   {\"name\": \"b\", \"type\": \"numeric\", \"min\": -1, \"max\": 1},"
+    "   {\"name\": \"c\", \"type\": \"categorical\", \"min\": \"nan\", \"max\": \"nan\", \"n_categories\": 3}],"
+    " \"steps\": ["
+    "   {\"kind\": \"impute\", \"n_in\": 3, \"n_out\": 3, \"fill\": [1.0, \"nan\", \"nan\"]},"
+    "   {\"kind\": \"scale\", \"n_in\": 3, \"n_out\": 3, \"offset\": [0.5, 0, 0], \"scale\": \"i32:AgAAAAEAAAABAAAA\"},"
+    "   {\"kind\": \"onehot\", \"n_in\": 3, \"n_out\": 5, \"categories\": [[], \"f64:\", \"f64:AAAAAAAAAAAAAAAAAADwPwAAAAAAAABA\"]},"
+    "   {\"kind\": \"select\", \"n_in\": 5, \"n_out\": 4, \"index\": \"i32:AAAAAAEAAAACAAAABAAAAA==\"}],"
+    " \"estimator\": {\"kind\": \"linear\", \"n_in\": 4, \"n_out\": 1,"
+    "   \"coef\": \"f64:AAAAAAAA+D8AAAAAAAAAwAAAAAAAANA/AAAAAAAA6L8=\", \"intercept\": [0.1]},"
+    " \"output\": {\"task\": \"classification\", \"n_outputs\": 1, \"link\": \"sigmoid\","
+    "   \"link_param\": 1.0, \"classes\": [\"no\", \"yes\"]}}";
+
+static const char *const forest_packed_doc =
+    "{\"kiln_sklearn_export\": 1, \"meta\": {},"
+    " \"features\": [{\"name\": \"x\", \"type\": \"numeric\", \"min\": \"nan\", \"max\": \"nan\"},"
+    "   {\"name\": \"y\", \"type\": \"numeric\", \"min\": \"nan\", \"max\": \"nan\"}],"
+    " \"steps\": [],"
+    " \"estimator\": {\"kind\": \"trees\", \"n_in\": 2, \"n_out\": 2, \"leaf_dim\": 2,"
+    "   \"aggregate\": \"mean\", \"f32_inputs\": true, \"f32_accumulate\": false, \"decision\": \"le\","
+    "   \"trees\": ["
+    "    {\"output\": 0, \"left\": \"i32:AQAAAP//////////\", \"right\": \"i32:AgAAAP//////////\","
+    "     \"feature\": \"i32:AAAAAP//////////\", \"threshold\": \"f64:AAAAAAAA4D8AAAAAAAAAAAAAAAAAAAAA\","
+    "     \"value\": \"f64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAPA/AAAAAAAAAAAAAAAAAADQPwAAAAAAAOg/\"},"
+    "    {\"output\": 0, \"left\": [1, -1, -1], \"right\": \"i32:AgAAAP//////////\","
+    "     \"feature\": \"f64:AAAAAAAA8D8AAAAAAADwvwAAAAAAAPC/\", \"threshold\": \"i32://///wAAAAAAAAAA\","
+    "     \"value\": \"f64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAOA/AAAAAAAA4D8AAAAAAAAAAAAAAAAAAPA/\"}]},"
+    " \"output\": {\"task\": \"classification\", \"n_outputs\": 2, \"link\": \"identity\","
+    "   \"classes\": [\"0\", \"1\"]}}";
+
+static const char *const hist_packed_doc =
+    "{\"kiln_sklearn_export\": 1, \"meta\": {},"
+    " \"features\": [{\"name\": \"num\", \"type\": \"numeric\", \"min\": \"nan\", \"max\": \"nan\"},"
+    "   {\"name\": \"cat\", \"type\": \"categorical\", \"min\": \"nan\", \"max\": \"nan\", \"n_categories\": 3}],"
+    " \"steps\": [],"
+    " \"estimator\": {\"kind\": \"trees\", \"n_in\": 2, \"n_out\": 1, \"leaf_dim\": 1,"
+    "   \"aggregate\": \"sum\", \"f32_inputs\": false, \"f32_accumulate\": false, \"decision\": \"le\","
+    "   \"categories_in_set\": \"left\", \"invalid_category\": \"default\","
+    "   \"trees\": [{\"output\": 0, \"left\": [1, 3, -1, -1, -1], \"right\": [2, 4, -1, -1, -1],"
+    "     \"feature\": [1, 0, -1, -1, -1], \"threshold\": [0, 1.0, 0, 0, 0],"
+    "     \"default_left\": \"i32:AQAAAAAAAAAAAAAAAAAAAAAAAAA=\", \"value\": [0, 0, -1, 0.5, 2.0],"
+    "     \"cat_set\": [0, -1, -1, -1, -1], \"cat_sets\": [\"i32:BQAAAA==\"]}]},"
+    " \"output\": {\"task\": \"regression\", \"n_outputs\": 1, \"link\": \"exp\", \"base_score\": [0.25]}}";
+
 static kmodel *load(const char *doc)
 {
     kspec *s = NULL;
@@ -170,6 +220,32 @@ static void test_mlp(void **state)
     kmodel_free(m);
 }
 
+/* A packed document predicts exactly as its plain twin. */
+static void test_packed_arrays(void **state)
+{
+    const char *const pairs[][2] = {{linear_doc, linear_packed_doc},
+                                    {forest_doc, forest_packed_doc},
+                                    {hist_doc, hist_packed_doc}};
+    const double rows[] = {NAN, 0.5, 2, 3, -1, 1, 0, 0, 7, 0.5, -1, 0.50000001,
+                           0, 0.5000001, -2, 1, 5, NAN, 0, 40, nextafter(1.0, 2), 2, 0, 1};
+    for (size_t k = 0; k < 3; k++) {
+        kmodel *plain = load(pairs[k][0]), *packed = load(pairs[k][1]);
+        size_t nf = (size_t)kmodel_n_features(plain), nv = (size_t)kmodel_n_values(plain);
+        size_t n_rows = sizeof rows / sizeof *rows / nf;
+        assert_int_equal(kmodel_n_features(packed), (int)nf);
+        assert_int_equal(kmodel_n_values(packed), (int)nv);
+        double a[64], b[64];
+        assert_true(n_rows * nv <= 64);
+        assert_int_equal(kmodel_predict(plain, rows, n_rows, a, NULL), K_OK);
+        assert_int_equal(kmodel_predict(packed, rows, n_rows, b, NULL), K_OK);
+        for (size_t i = 0; i < n_rows * nv; i++)
+            if (memcmp(&a[i], &b[i], sizeof a[i]) != 0)
+                fail_msg("document %zu, value %zu: plain %.17g, packed %.17g", k, i, a[i], b[i]);
+        kmodel_free(plain);
+        kmodel_free(packed);
+    }
+}
+
 /* ---- hostile documents ----------------------------------------------------------------------- */
 
 /* Returns `doc` with the first `from` replaced by `to` (malloc'd); fails if `from` is absent. */
@@ -244,6 +320,33 @@ static const damage damages[] = {
     {&mlp_doc, "\"n_in\": 2, \"n_out\": 3", "\"n_in\": 3, \"n_out\": 3", "weight"},
     {&mlp_doc, "\"bias\": [0, 0.5]", "\"bias\": [0]", "bias"},
     {&mlp_doc, "\"layers\": [", "\"layers\": [], \"x\": [", "0 layers"},
+    /* packed arrays */
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"u32:AQAAAP//////////\"", "starting \"f64:\" or \"i32:\""},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"AQAAAP//////////\"", "packed string"},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "7", "expected an array or a packed string"},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"i32:AQAA!P//////////\"", "not valid base64"},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"i32:AQAAAP////////\"", "not padded base64"},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"i32:AQAAAP//////=///\"", "not valid base64"},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"i32:AQAAAP/////////\\n\"", "not valid base64"},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"i32:AQAAAP//////////AA==\"", "not a multiple of 4"},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"i32:AQAAAA==\"", "value"},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"i32:\"", "0 nodes"},
+    {&forest_packed_doc, "\"right\": \"i32:AgAAAP//////////\"", "\"right\": \"i32:AgAAAP////8=\"", "2 elements, expected 3"},
+    {&forest_packed_doc, "\"i32:AQAAAP//////////\"", "\"i32:BQAAAP//////////\"", "node indices below 3"},
+    {&forest_packed_doc, "\"i32:AAAAAP//////////\"", "\"i32:AgAAAP//////////\"", "feature[0]"},
+    {&forest_packed_doc, "\"i32:AAAAAP//////////\"", "\"f64:AAAAAAAA4D8AAAAAAADwvwAAAAAAAPC/\"", "feature[0]"},
+    {&forest_packed_doc, "\"i32:AAAAAP//////////\"", "\"f64:AAAAwAta5kEAAAAAAADwvwAAAAAAAPC/\"", "feature[0]"},
+    {&forest_packed_doc, "\"f64:AAAAAAAA4D8AAAAAAAAAAAAAAAAAAAAA\"", "\"f64:AAAAAAAA+H8AAAAAAAAAAAAAAAAAAAAA\"", "threshold[0]"},
+    {&forest_packed_doc, "\"f64:AAAAAAAA4D8AAAAAAAAAAAAAAAAAAAAA\"", "\"f64:AAAAAAAA4D8AAAAAAAAAAAAAAAA=\"", "not a multiple of 8"},
+    {&linear_packed_doc, "\"f64:AAAAAAAA+D8AAAAAAAAAwAAAAAAAANA/AAAAAAAA6L8=\"",
+     "\"f64:AAAAAAAA+D8AAAAAAAAAwAAAAAAAAPh/AAAAAAAA6L8=\"", "coef[2]"},
+    {&linear_packed_doc, "\"i32:AAAAAAEAAAACAAAABAAAAA==\"", "\"i32:AAAAAAEAAAACAAAABQAAAA==\"", "index[3]"},
+    {&linear_packed_doc, "\"f64:AAAAAAAAAAAAAAAAAADwPwAAAAAAAABA\"", "\"f64:AAAAAAAAAAAAAAAAAADwfwAAAAAAAABA\"", "categories[2][1]"},
+    {&linear_packed_doc, "\"f64:AAAAAAAAAAAAAAAAAADwPwAAAAAAAABA\"", "\"i64:AAAAAAAAAAAAAAAAAADwPwAAAAAAAABA\"", "categories[2]"},
+    {&hist_packed_doc, "\"i32:BQAAAA==\"", "\"f64:AAAAAAAA8EE=\"", "cat_sets[0][0]"},
+    {&hist_packed_doc, "\"i32:BQAAAA==\"", "\"i32://///w==\"", "cat_sets[0][0]"},
+    {&hist_packed_doc, "\"i32:BQAAAA==\"", "\"i32:\"", "cat_sets[0]"},
+    {&hist_packed_doc, "\"i32:AQAAAAAAAAAAAAAAAAAAAAAAAAA=\"", "\"i32:AgAAAAAAAAAAAAAAAAAAAAAAAAA=\"", "default_left[0]"},
 };
 
 static void test_hostile_documents(void **state)
@@ -273,10 +376,11 @@ static void test_hostile_documents(void **state)
  * and score; nothing may crash (run under ASan to make that strict). */
 static void test_mutations_never_crash(void **state)
 {
-    const char *const docs[] = {linear_doc, forest_doc, hist_doc, mlp_doc};
-    const char flips[] = {'0', '9', '-', '"', ']', '}', ',', 'e', ' '};
+    const char *const docs[] = {linear_doc, forest_doc, hist_doc, mlp_doc,
+                                linear_packed_doc, forest_packed_doc, hist_packed_doc};
+    const char flips[] = {'0', '9', '-', '"', ']', '}', ',', 'e', ' ', 'A', '/', '='};
     unsigned seed = 12345;
-    for (size_t d = 0; d < 4; d++) {
+    for (size_t d = 0; d < sizeof docs / sizeof *docs; d++) {
         size_t len = strlen(docs[d]);
         char *buf = malloc(len + 1);
         assert_non_null(buf);
@@ -409,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_forest_float32_thresholds),
         cmocka_unit_test(test_hist_categories_and_missing),
         cmocka_unit_test(test_mlp),
+        cmocka_unit_test(test_packed_arrays),
         cmocka_unit_test(test_hostile_documents),
         cmocka_unit_test(test_mutations_never_crash),
         cmocka_unit_test_setup_teardown(test_export_runner, setup_fakes, teardown_fakes),
