@@ -73,7 +73,7 @@ static quoted quote(const char *p, size_t n)
     size_t k = n > 40 ? 40 : n;
     for (size_t i = 0; i < k; i++)
         q.text[i] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
-    strcpy(q.text + k, n > k ? "..." : "");
+    snprintf(q.text + k, sizeof q.text - k, "%s", n > k ? "..." : "");
     return q;
 }
 

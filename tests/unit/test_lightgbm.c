@@ -127,7 +127,7 @@ static char *replace(const char *text, const char *from, const char *to)
     assert_non_null(out);
     memcpy(out, text, head);
     memcpy(out + head, to, nt);
-    strcpy(out + head + nt, at + nf);
+    memcpy(out + head + nt, at + nf, strlen(at + nf) + 1);
     return out;
 }
 

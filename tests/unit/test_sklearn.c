@@ -439,7 +439,7 @@ static void assert_cleaned(void)
 
 static int setup_fakes(void **state)
 {
-    strcpy(tmpdir, "/tmp/kiln-test-sklearn-XXXXXX");
+    snprintf(tmpdir, sizeof tmpdir, "%s", "/tmp/kiln-test-sklearn-XXXXXX");
     if (!mkdtemp(tmpdir)) return -1;
     char t[96];
     snprintf(t, sizeof t, "%s/t", tmpdir);

@@ -88,9 +88,7 @@ static char *edit(const char *json, const char *from, const char *to)
     size_t head = (size_t)(at - json), len = strlen(json) - strlen(from) + strlen(to);
     char *out = malloc(len + 1);
     assert_non_null(out);
-    memcpy(out, json, head);
-    strcpy(out + head, to);
-    strcat(out, at + strlen(from));
+    snprintf(out, len + 1, "%.*s%s%s", (int)head, json, to, at + strlen(from));
     return out;
 }
 
@@ -215,8 +213,8 @@ static void test_multiclass_dart(void **state)
     const char *leaves[] = {"1E0", "2E0", "3E0", "1E-1", "2E-1", "3E-1"};
     for (int i = 0; i < 6; i++) {
         snprintf(one, sizeof one, LEAF_TREE, leaves[i]);
-        if (i) strcat(trees, ",");
-        strcat(trees, one);
+        size_t used = strlen(trees);
+        snprintf(trees + used, sizeof trees - used, "%s%s", i ? "," : "", one);
     }
     char json[4096];
     snprintf(json, sizeof json,
