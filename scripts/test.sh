@@ -3,12 +3,25 @@
 # run every test: unit tests (cmocka) and integration tests that train real XGBoost and
 # scikit-learn models and compare kiln's predictions with theirs, first on the release build,
 # then on an AddressSanitizer + UndefinedBehaviorSanitizer build, then the fuzz targets over
-# their kept corpora. Ends with one line: "N passed, N failed".
+# their kept corpora. Tests that need PostgreSQL use a throwaway cluster started here on
+# 127.0.0.1 (tests/lib/pg.sh), found through KILN_TEST_PG_URL. Ends with one line:
+# "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test || exit 1
 jobs=$(nproc)
 passed=0 failed=0
+
+# shellcheck source=../tests/lib/pg.sh
+source tests/lib/pg.sh
+trap pg_stop EXIT
+if pg_start "$PWD/build-pgtest"; then
+  export KILN_TEST_PG_URL
+  echo "PostgreSQL test cluster: $KILN_TEST_PG_URL"
+else
+  echo "PostgreSQL test cluster did not start (see above): PostgreSQL tests will be skipped"
+  failed=$((failed + 1))
+fi
 
 run_suite() { # name, build dir
   local name=$1 dir=$2 log

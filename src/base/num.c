@@ -124,3 +124,13 @@ int num_format_double(double v, char out[32])
     /* 17 significant digits always round-trip; one snprintf keeps output fast. */
     return snprintf(out, 32, "%.17g", v);
 }
+
+int num_format_shortest(double v, char out[32])
+{
+    if (isnan(v) || isinf(v)) return num_format_double(v, out);
+    for (int digits = 15; digits < 17; digits++) {
+        int n = snprintf(out, 32, "%.*g", digits, v);
+        if (strtod(out, NULL) == v) return n;
+    }
+    return snprintf(out, 32, "%.17g", v);
+}

@@ -18,4 +18,8 @@ int num_parse_double(const char *p, size_t len, double *out);
  * 32 bytes). */
 int num_format_double(double v, char out[32]);
 
+/* Like num_format_double but with the fewest significant digits (15 to 17) that still parse
+ * back to the same double: 0.1 is written "0.1". For output people read. */
+int num_format_shortest(double v, char out[32]);
+
 #endif

@@ -18,7 +18,10 @@
     X(VERSION, "unsupported version")                                                              \
     X(LIMIT, "limit exceeded")                                                                     \
     X(INVALID, "invalid argument")                                                                 \
-    X(NOTFOUND, "not found")
+    X(NOTFOUND, "not found")                                                                       \
+    X(EXISTS, "already exists")                                                                    \
+    X(CONFLICT, "conflicts with the current state")                                                \
+    X(BUSY, "busy")
 
 typedef enum {
 #define KSTATUS_ENUM(name, text) K_##name,

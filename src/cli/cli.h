@@ -3,7 +3,12 @@
 #ifndef KILN_CLI_H
 #define KILN_CLI_H
 
+#include <stddef.h>
+
 #include "base/status.h"
+#include "store/registry.h"
+
+struct json_object;
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -21,6 +26,43 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* Returns 1 if argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 
+/* Options every registry command takes (getopt_long codes past the ASCII range). */
+enum { CLI_OPT_HOME = 0x100, CLI_OPT_STORE, CLI_OPT_ARTIFACTS, CLI_OPT_JSON };
+#define CLI_REG_LONGOPTS                                                                           \
+    {"home", required_argument, 0, CLI_OPT_HOME}, {"store", required_argument, 0, CLI_OPT_STORE}, \
+        {"artifacts", required_argument, 0, CLI_OPT_ARTIFACTS}, {"json", no_argument, 0, CLI_OPT_JSON}
+#define CLI_REG_HELP                                                                               \
+    "  --home DIR         data directory (default $KILN_HOME, else ~/.kiln)\n"                     \
+    "  --store URL        registry database: an SQLite path or postgres://… (default\n"            \
+    "                     $KILN_STORE, else DIR/registry.db)\n"                                    \
+    "  --artifacts DIR    artifact directory (default $KILN_ARTIFACTS, else DIR/artifacts)\n"      \
+    "  --json             print JSON for scripts\n"
+
+typedef struct {
+    const char *home, *store, *artifacts;
+    int json;
+} cli_reg_opts;
+
+/* Consumes one of the CLI_REG_LONGOPTS codes; returns 0 when `c` is not one of them. */
+int cli_reg_option(int c, const char *arg, cli_reg_opts *o);
+/* The data directory: --home, $KILN_HOME, else $HOME/.kiln (written into buf when derived). */
+const char *cli_home(const cli_reg_opts *o, char *buf, size_t size);
+/* Opens the registry the options name, creating the data directory; prints errors. Returns
+ * EXIT_OK or EXIT_FAIL. */
+int cli_open_registry(const cli_reg_opts *o, kreg **out);
+/* Who is acting: $KILN_USER, else the login name. */
+const char *cli_user(void);
+/* Prints a JSON document, pretty, on stdout. */
+void cli_print_json(struct json_object *o);
+/* A member of a JSON object as text ("" when absent or null). */
+const char *cli_jstr(struct json_object *o, const char *key);
+
+int cmd_models(int argc, char **argv);
+void cmd_models_help(void);
+int cmd_runs(int argc, char **argv);
+void cmd_runs_help(void);
+int cmd_store(int argc, char **argv);
+void cmd_store_help(void);
 int cmd_import(int argc, char **argv);
 void cmd_import_help(void);
 int cmd_inspect(int argc, char **argv);

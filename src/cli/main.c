@@ -15,6 +15,10 @@ static const cli_command commands[] = {
      cmd_import, cmd_import_help},
     {"inspect", "show what a .kiln package holds", cmd_inspect, cmd_inspect_help},
     {"predict", "score a CSV file with a .kiln package", cmd_predict, cmd_predict_help},
+    {"models", "the model registry: register, list, show, alias, tag, archive, delete, export, diff",
+     cmd_models, cmd_models_help},
+    {"runs", "experiments and runs: log, list, show, compare", cmd_runs, cmd_runs_help},
+    {"store", "registry maintenance: migrate, check, gc", cmd_store, cmd_store_help},
     {"help", "show help for kiln or one command", cmd_help, cmd_help_help},
     {"version", "print the version", cmd_version, cmd_version_help},
 };

@@ -1,11 +1,16 @@
 /* artifacts.c — content-addressed files: atomic writes, hash-verified reads. */
 #include "store/artifacts.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/fs.h"
@@ -14,6 +19,8 @@
 
 struct artifacts {
     char root[ROOT_MAX]; /* DIR/sha256 */
+    char lock_path[ROOT_MAX];
+    int lock_fd;         /* -1 until the first artifacts_lock */
 };
 
 static int is_hex_name(const char *sha)
@@ -33,8 +40,10 @@ kstatus artifacts_open(const char *dir, artifacts **out, kerr *e)
 {
     artifacts *a = calloc(1, sizeof *a);
     if (!a) return kerr_set(e, K_NOMEM, "out of memory");
+    a->lock_fd = -1;
     int n = snprintf(a->root, sizeof a->root, "%s/sha256", dir);
-    kstatus st = n < 0 || (size_t)n >= sizeof a->root
+    int m = snprintf(a->lock_path, sizeof a->lock_path, "%s/.lock", dir);
+    kstatus st = n < 0 || (size_t)n >= sizeof a->root || m < 0 || (size_t)m >= sizeof a->lock_path
                      ? kerr_set(e, K_INVALID, "artifact directory path is too long")
                      : make_dir(dir, e);
     if (!st) st = make_dir(a->root, e);
@@ -48,6 +57,8 @@ kstatus artifacts_open(const char *dir, artifacts **out, kerr *e)
 
 void artifacts_close(artifacts *a)
 {
+    if (!a) return;
+    if (a->lock_fd >= 0) close(a->lock_fd);
     free(a);
 }
 
@@ -78,6 +89,8 @@ kstatus artifacts_put(artifacts *a, const void *data, size_t len, char sha[SHA25
         size_t old_len;
         if (artifacts_get(a, sha, len + 1, &old, &old_len, NULL) == K_OK) {
             free(old);
+            if (artifacts_path(a, sha, path, sizeof path, e)) return K_INVALID;
+            utimensat(AT_FDCWD, path, NULL, 0); /* now: restarts the gc grace period */
             return K_OK;
         }
     }
@@ -114,5 +127,74 @@ kstatus artifacts_remove(artifacts *a, const char *sha, kerr *e)
     if (st) return st;
     if (unlink(path) == 0) return K_OK;
     if (errno == ENOENT) return kerr_set(e, K_NOTFOUND, "artifact %.12s… not found", sha);
+    return kerr_set(e, K_IO, "cannot remove %s: %s", path, strerror(errno));
+}
+
+kstatus artifacts_lock(artifacts *a, int exclusive, kerr *e)
+{
+    if (a->lock_fd < 0) {
+        a->lock_fd = open(a->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (a->lock_fd < 0)
+            return kerr_set(e, K_IO, "cannot open %s: %s", a->lock_path, strerror(errno));
+    }
+    while (flock(a->lock_fd, exclusive ? LOCK_EX : LOCK_SH) != 0)
+        if (errno != EINTR)
+            return kerr_set(e, K_IO, "cannot lock %s: %s", a->lock_path, strerror(errno));
+    return K_OK;
+}
+
+void artifacts_unlock(artifacts *a)
+{
+    if (a->lock_fd >= 0) flock(a->lock_fd, LOCK_UN);
+}
+
+/* Artifact files are named by their hash; anything else in a shard is a leftover temporary. */
+static int scan_file(const char *dir, const char *name, int (*fn)(void *, const artifacts_entry *),
+                     void *ctx)
+{
+    char path[ROOT_MAX + 300];
+    struct stat st;
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    artifacts_entry en = {.path = path, .size = (long long)st.st_size};
+    en.age_s = difftime(time(NULL), st.st_mtime);
+    if (strlen(name) == 64 && is_hex_name(name)) memcpy(en.sha, name, SHA256_HEX_LEN);
+    return fn(ctx, &en);
+}
+
+static int scan_shard(const char *dir, int (*fn)(void *, const artifacts_entry *), void *ctx)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *de;
+    int stop = 0;
+    while (!stop && (de = readdir(d)))
+        if (de->d_name[0] != '.') stop = scan_file(dir, de->d_name, fn, ctx);
+    closedir(d);
+    return stop;
+}
+
+kstatus artifacts_scan(artifacts *a, int (*fn)(void *ctx, const artifacts_entry *en), void *ctx,
+                       kerr *e)
+{
+    DIR *d = opendir(a->root);
+    if (!d) return kerr_set(e, K_IO, "cannot list %s: %s", a->root, strerror(errno));
+    struct dirent *de;
+    int stop = 0;
+    while (!stop && (de = readdir(d))) {
+        if (strlen(de->d_name) != 2 || !isxdigit((unsigned char)de->d_name[0])) continue;
+        char sub[ROOT_MAX + 8];
+        snprintf(sub, sizeof sub, "%s/%s", a->root, de->d_name);
+        stop = scan_shard(sub, fn, ctx);
+    }
+    closedir(d);
+    return K_OK;
+}
+
+kstatus artifacts_unlink(artifacts *a, const char *path, kerr *e)
+{
+    if (strncmp(path, a->root, strlen(a->root)) != 0)
+        return kerr_set(e, K_INVALID, "%s is not inside the artifact store", path);
+    if (unlink(path) == 0 || errno == ENOENT) return K_OK;
     return kerr_set(e, K_IO, "cannot remove %s: %s", path, strerror(errno));
 }

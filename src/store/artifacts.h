@@ -22,8 +22,9 @@ kstatus artifacts_open(const char *dir, artifacts **out, kerr *e);
 void artifacts_close(artifacts *a);
 
 /* Stores `len` bytes and writes their hex SHA-256 to `sha`. Storing bytes that are already
- * there intact is a no-op, so concurrent writers of the same artifact are safe; a damaged copy
- * is replaced. */
+ * there intact only refreshes the file's time (so a grace period protects it from garbage
+ * collection), so concurrent writers of the same artifact are safe; a damaged copy is
+ * replaced. */
 kstatus artifacts_put(artifacts *a, const void *data, size_t len, char sha[SHA256_HEX_LEN],
                       kerr *e);
 
@@ -37,6 +38,28 @@ int artifacts_has(artifacts *a, const char *sha);
 
 /* Removes the artifact; K_NOTFOUND when absent. */
 kstatus artifacts_remove(artifacts *a, const char *sha, kerr *e);
+
+/* Store-wide lock shared by writers and the garbage collector: a writer holds it shared from
+ * artifacts_put until the registry row naming the artifact is committed; kreg_gc holds it
+ * exclusive while it decides what is orphaned and removes it. An flock on DIR/.lock. */
+kstatus artifacts_lock(artifacts *a, int exclusive, kerr *e);
+void artifacts_unlock(artifacts *a);
+
+/* One entry found by artifacts_scan: an artifact (sha set) or a leftover temporary file from
+ * an interrupted write (sha empty). `age_s` is seconds since it was last written or put. */
+typedef struct {
+    char sha[SHA256_HEX_LEN];
+    const char *path;
+    long long size;
+    double age_s;
+} artifacts_entry;
+
+/* Calls fn for every file in the store; stops early when fn returns non-zero. */
+kstatus artifacts_scan(artifacts *a, int (*fn)(void *ctx, const artifacts_entry *en), void *ctx,
+                       kerr *e);
+
+/* Removes any file of the store by path (as given by artifacts_scan). */
+kstatus artifacts_unlink(artifacts *a, const char *path, kerr *e);
 
 /* Writes the path of artifact `sha` to `out`; K_INVALID when `sha` is not 64 lowercase hex. */
 kstatus artifacts_path(const artifacts *a, const char *sha, char *out, size_t size, kerr *e);
