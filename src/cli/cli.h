@@ -29,11 +29,14 @@ int cli_wants_help(int argc, char **argv);
 /* Options every registry command takes (getopt_long codes past the ASCII range). */
 enum { CLI_OPT_HOME = 0x100, CLI_OPT_STORE, CLI_OPT_ARTIFACTS, CLI_OPT_JSON };
 #define CLI_REG_LONGOPTS                                                                           \
-    {"home", required_argument, 0, CLI_OPT_HOME}, {"store", required_argument, 0, CLI_OPT_STORE}, \
-        {"artifacts", required_argument, 0, CLI_OPT_ARTIFACTS}, {"json", no_argument, 0, CLI_OPT_JSON}
+    {"home", required_argument, 0, CLI_OPT_HOME}, {"store", required_argument, 0, CLI_OPT_STORE},  \
+        {"artifacts", required_argument, 0, CLI_OPT_ARTIFACTS},                                    \
+    {                                                                                              \
+        "json", no_argument, 0, CLI_OPT_JSON                                                       \
+    }
 #define CLI_REG_HELP                                                                               \
     "  --home DIR         data directory (default $KILN_HOME, else ~/.kiln)\n"                     \
-    "  --store URL        registry database: an SQLite path or postgres://… (default\n"            \
+    "  --store URL        registry database: an SQLite path or postgres://… (default\n"          \
     "                     $KILN_STORE, else DIR/registry.db)\n"                                    \
     "  --artifacts DIR    artifact directory (default $KILN_ARTIFACTS, else DIR/artifacts)\n"      \
     "  --json             print JSON for scripts\n"

@@ -25,7 +25,8 @@ void cmd_import_help(void)
 static void describe(const kspec *s, const char *path)
 {
     const char *kinds[] = {"linear model", "tree ensemble", "neural network (MLP)"};
-    printf("imported %s %s", kspec_get_meta(s, "source_framework") ? kspec_get_meta(s, "source_framework") : "",
+    printf("imported %s %s",
+           kspec_get_meta(s, "source_framework") ? kspec_get_meta(s, "source_framework") : "",
            kinds[s->kind]);
     if (s->kind == KEST_TREES) printf(" (%d trees)", s->trees.n_trees);
     if (s->task == KTASK_CLASSIFICATION)
@@ -37,9 +38,8 @@ static void describe(const kspec *s, const char *path)
 
 int cmd_import(int argc, char **argv)
 {
-    static const struct option opts[] = {{"output", required_argument, 0, 'o'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"output", required_argument, 0, 'o'}, {"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
     const char *out = NULL;
     kformat fmt = KFMT_AUTO;
     int c;

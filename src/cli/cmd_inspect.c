@@ -64,8 +64,9 @@ static json_object *features_json(const kspec *s)
         const kfeature *f = &s->features[i];
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(f->name));
-        json_object_object_add(o, "type", json_object_new_string(
-                                              f->type == KFEAT_CATEGORICAL ? "categorical" : "numeric"));
+        json_object_object_add(
+            o, "type",
+            json_object_new_string(f->type == KFEAT_CATEGORICAL ? "categorical" : "numeric"));
         if (!isnan(f->min)) json_object_object_add(o, "min", json_object_new_double(f->min));
         if (!isnan(f->max)) json_object_object_add(o, "max", json_object_new_double(f->max));
         json_object_array_add(a, o);
@@ -81,8 +82,9 @@ static json_object *describe(const kspec *s, const char *path, size_t size, cons
     json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)size));
     json_object_object_add(o, "checksum_sha256", json_object_new_string(sum));
     json_object_object_add(o, "format_version", json_object_new_int(KPKG_FORMAT_VERSION));
-    json_object_object_add(o, "task", json_object_new_string(
-                                          s->task == KTASK_CLASSIFICATION ? "classification" : "regression"));
+    json_object_object_add(
+        o, "task",
+        json_object_new_string(s->task == KTASK_CLASSIFICATION ? "classification" : "regression"));
     json_object_object_add(o, "features", features_json(s));
     for (int32_t i = 0; i < s->n_steps; i++)
         json_object_array_add(steps, json_object_new_string(step_name[s->steps[i].kind]));
@@ -108,7 +110,8 @@ static void print_human(json_object *o)
     {
         if (json_object_is_type(val, json_type_object)) {
             printf("%s:\n", key);
-            json_object_object_foreach(val, k2, v2) printf("  %-18s %s\n", k2, json_object_get_string(v2));
+            json_object_object_foreach(val, k2, v2)
+                printf("  %-18s %s\n", k2, json_object_get_string(v2));
         } else if (strcmp(key, "features") == 0) {
             printf("features: %zu\n", json_object_array_length(val));
             for (size_t i = 0; i < json_object_array_length(val); i++) {
@@ -152,7 +155,7 @@ int cmd_inspect(int argc, char **argv)
     fs_unmap(&m);
     if (as_json)
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
     else
         print_human(o);
     json_object_put(o);

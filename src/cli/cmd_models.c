@@ -13,9 +13,9 @@ typedef struct {
 } subcommand;
 
 static const subcommand subs[] = {
-    {"register", models_register}, {"list", models_list},       {"show", models_show},
-    {"alias", models_alias},       {"tag", models_tag},         {"archive", models_archive},
-    {"delete", models_delete},     {"export", models_export},   {"diff", models_diff},
+    {"register", models_register}, {"list", models_list},     {"show", models_show},
+    {"alias", models_alias},       {"tag", models_tag},       {"archive", models_archive},
+    {"delete", models_delete},     {"export", models_export}, {"diff", models_diff},
 };
 
 void cmd_models_help(void)
@@ -127,10 +127,13 @@ int models_list(int argc, char **argv)
     if (rc) return rc;
     json_object *list;
     kerr e = {0};
-    if (kreg_list_models(r, &list, &e)) rc = cli_fail(&e);
+    if (kreg_list_models(r, &list, &e))
+        rc = cli_fail(&e);
     else {
-        if (o.json) cli_print_json(list);
-        else print_list(list);
+        if (o.json)
+            cli_print_json(list);
+        else
+            print_list(list);
         json_object_put(list);
     }
     kreg_close(r);
@@ -163,9 +166,10 @@ static void print_model(json_object *m)
 static void print_version(json_object *v)
 {
     static const char *const keys[] = {
-        "name", "version", "archived", "description", "aliases", "task", "n_features",
-        "framework", "framework_version", "source_format", "source_sha256", "package_sha256",
-        "package_size", "registered_by", "registered_at", "parent_version", "run_id", "dataset"};
+        "name",           "version",        "archived",     "description",       "aliases",
+        "task",           "n_features",     "framework",    "framework_version", "source_format",
+        "source_sha256",  "package_sha256", "package_size", "registered_by",     "registered_at",
+        "parent_version", "run_id",         "dataset"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         const char *val = cli_jstr(v, keys[i]);
         if (*val && strcmp(val, "[ ]") != 0) printf("%-18s %s\n", keys[i], val);
@@ -197,9 +201,12 @@ int models_show(int argc, char **argv)
         if ((rc = models_open_resolve(&o, arg, &r, &v))) return rc;
         if (kreg_show_version(r, v.name, v.version, &doc, &e)) rc = cli_fail(&e);
     }
-    if (doc && o.json) cli_print_json(doc);
-    else if (doc && strchr(arg, '@')) print_version(doc);
-    else if (doc) print_model(doc);
+    if (doc && o.json)
+        cli_print_json(doc);
+    else if (doc && strchr(arg, '@'))
+        print_version(doc);
+    else if (doc)
+        print_model(doc);
     json_object_put(doc);
     kreg_close(r);
     return rc;

@@ -36,13 +36,16 @@ static int finish(kreg *r, kstatus st, kerr *e, const cli_reg_opts *o, const cha
 
 int models_alias(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_REG_LONGOPTS, {"delete", no_argument, 0, 'd'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        CLI_REG_LONGOPTS, {"delete", no_argument, 0, 'd'}, {0, 0, 0, 0}};
     cli_reg_opts o = {0};
     int del = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d", opts, NULL)) != -1)
-        if (c == 'd') del = 1;
-        else if (!cli_reg_option(c, optarg, &o)) return cli_usage("models alias", "unknown option");
+        if (c == 'd')
+            del = 1;
+        else if (!cli_reg_option(c, optarg, &o))
+            return cli_usage("models alias", "unknown option");
     if (optind != argc - 2)
         return cli_usage("models alias", del ? "expected NAME ALIAS" : "expected NAME@REF ALIAS");
     const char *target = argv[optind], *alias = argv[optind + 1];
@@ -54,7 +57,8 @@ int models_alias(int argc, char **argv)
         if (kreg_check_name("model", target, &e)) return cli_fail(&e);
         if ((rc = cli_open_registry(&o, &r))) return rc;
         snprintf(msg, sizeof msg, "alias %s@%s deleted", target, alias);
-        return finish(r, kreg_delete_alias(r, target, alias, cli_user(), &e), &e, &o, target, 0, msg);
+        return finish(r, kreg_delete_alias(r, target, alias, cli_user(), &e), &e, &o, target, 0,
+                      msg);
     }
     kreg_version v;
     if (kreg_check_alias(alias, &e)) return cli_fail(&e);
@@ -94,18 +98,22 @@ static int tag_target(const char *arg, char *name, int64_t *version)
 
 int models_tag(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_REG_LONGOPTS, {"delete", required_argument, 0, 'd'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        CLI_REG_LONGOPTS, {"delete", required_argument, 0, 'd'}, {0, 0, 0, 0}};
     cli_reg_opts o = {0};
     tag_list t = {0};
     int c, rc = EXIT_OK;
     optind = 1;
     while (!rc && (c = getopt_long(argc, argv, "d:", opts, NULL)) != -1)
-        if (c == 'd') rc = add_tag(&t, optarg, 1);
-        else if (!cli_reg_option(c, optarg, &o)) rc = cli_usage("models tag", "unknown option");
-    for (int i = optind + 1; !rc && i < argc; i++) rc = add_tag(&t, argv[i], 0);
+        if (c == 'd')
+            rc = add_tag(&t, optarg, 1);
+        else if (!cli_reg_option(c, optarg, &o))
+            rc = cli_usage("models tag", "unknown option");
+    for (int i = optind + 1; !rc && i < argc; i++)
+        rc = add_tag(&t, argv[i], 0);
     if (!rc && optind >= argc) rc = cli_usage("models tag", "expected NAME[@VERSION] KEY=VALUE...");
-    if (!rc && t.n == 0) rc = cli_usage("models tag", "nothing to do: give KEY=VALUE or --delete KEY");
+    if (!rc && t.n == 0)
+        rc = cli_usage("models tag", "nothing to do: give KEY=VALUE or --delete KEY");
     char name[KREG_NAME_MAX + 1];
     int64_t version = 0;
     if (!rc) rc = tag_target(argv[optind], name, &version);
@@ -115,24 +123,29 @@ int models_tag(int argc, char **argv)
     if (!rc) rc = cli_open_registry(&o, &r);
     if (!rc) {
         char msg[300];
-        snprintf(msg, sizeof msg, "%d tag(s) updated on %s%s", t.n, name, version ? " version" : "");
+        snprintf(msg, sizeof msg, "%d tag(s) updated on %s%s", t.n, name,
+                 version ? " version" : "");
         rc = finish(r, kreg_set_tags(r, name, version, t.n, t.keys, t.values, &e), &e, &o, name,
                     version, msg);
     }
-    for (int i = 0; i < t.n; i++) free(t.copies[i]);
+    for (int i = 0; i < t.n; i++)
+        free(t.copies[i]);
     return rc;
 }
 
 /* Shared shape of archive and delete: options, NAME@VERSION, open, act. */
 static int version_edit(int argc, char **argv, const char *cmd, int *restore)
 {
-    static const struct option opts[] = {CLI_REG_LONGOPTS, {"restore", no_argument, 0, 'R'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        CLI_REG_LONGOPTS, {"restore", no_argument, 0, 'R'}, {0, 0, 0, 0}};
     cli_reg_opts o = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
-        if (c == 'R' && restore) *restore = 1;
-        else if (!cli_reg_option(c, optarg, &o)) return cli_usage(cmd, "unknown option");
+        if (c == 'R' && restore)
+            *restore = 1;
+        else if (!cli_reg_option(c, optarg, &o))
+            return cli_usage(cmd, "unknown option");
     if (optind != argc - 1) return cli_usage(cmd, "expected NAME@VERSION");
     char name[KREG_NAME_MAX + 1], msg[300];
     int64_t v;

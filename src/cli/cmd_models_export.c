@@ -11,15 +11,17 @@
 
 int models_export(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_REG_LONGOPTS, {"output", required_argument, 0, 'o'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        CLI_REG_LONGOPTS, {"output", required_argument, 0, 'o'}, {0, 0, 0, 0}};
     cli_reg_opts o = {0};
     const char *out = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1)
-        if (c == 'o') out = optarg;
-        else if (!cli_reg_option(c, optarg, &o)) return cli_usage("models export", "unknown option");
+        if (c == 'o')
+            out = optarg;
+        else if (!cli_reg_option(c, optarg, &o))
+            return cli_usage("models export", "unknown option");
     if (optind != argc - 1) return cli_usage("models export", "expected NAME@REF");
     if (!out) return cli_usage("models export", "-o OUT.kiln is required");
     kreg *r;
@@ -77,7 +79,8 @@ static void flatten(json_object *v, const char *path, json_object *flat)
             flatten(json_object_array_get_idx(v, i), sub, flat);
         }
     } else {
-        json_object_object_add(flat, path, json_object_new_string(v ? json_object_get_string(v) : "null"));
+        json_object_object_add(flat, path,
+                               json_object_new_string(v ? json_object_get_string(v) : "null"));
     }
 }
 
@@ -99,7 +102,8 @@ static json_object *differences(json_object *va, json_object *vb)
     json_object_object_foreach(fa, ka, a)
     {
         json_object *b;
-        if (!json_object_object_get_ex(fb, ka, &b)) add_difference(list, ka, a, NULL);
+        if (!json_object_object_get_ex(fb, ka, &b))
+            add_difference(list, ka, a, NULL);
         else if (strcmp(json_object_get_string(a), json_object_get_string(b)) != 0)
             add_difference(list, ka, a, b);
     }
@@ -131,9 +135,12 @@ static void print_diff(const char *a, const char *b, json_object *list)
         json_object *d = json_object_array_get_idx(list, i);
         const char *path = cli_jstr(d, "path"), *va = cli_jstr(d, "a"), *vb = cli_jstr(d, "b");
         json_object *x;
-        if (!json_object_object_get_ex(d, "a", &x) || !x) printf("+ %s: %s\n", path, vb);
-        else if (!json_object_object_get_ex(d, "b", &x) || !x) printf("- %s: %s\n", path, va);
-        else printf("~ %s: %s → %s\n", path, va, vb);
+        if (!json_object_object_get_ex(d, "a", &x) || !x)
+            printf("+ %s: %s\n", path, vb);
+        else if (!json_object_object_get_ex(d, "b", &x) || !x)
+            printf("- %s: %s\n", path, va);
+        else
+            printf("~ %s: %s → %s\n", path, va, vb);
     }
     if (!n) printf("(no differences)\n");
 }

@@ -39,13 +39,17 @@ int models_split_tag(const char *arg, char **copy, const char **key, const char 
 
 static int parse(int argc, char **argv, reg_args *a, cli_reg_opts *o)
 {
-    static const struct option opts[] = {
-        CLI_REG_LONGOPTS,
-        {"name", required_argument, 0, 'n'},        {"alias", required_argument, 0, 'a'},
-        {"tag", required_argument, 0, 't'},         {"description", required_argument, 0, 'd'},
-        {"config", required_argument, 0, 'c'},      {"parent", required_argument, 0, 'p'},
-        {"run", required_argument, 0, 'r'},         {"dataset", required_argument, 0, 'D'},
-        {"format", required_argument, 0, 'f'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {CLI_REG_LONGOPTS,
+                                         {"name", required_argument, 0, 'n'},
+                                         {"alias", required_argument, 0, 'a'},
+                                         {"tag", required_argument, 0, 't'},
+                                         {"description", required_argument, 0, 'd'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"parent", required_argument, 0, 'p'},
+                                         {"run", required_argument, 0, 'r'},
+                                         {"dataset", required_argument, 0, 'D'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {0, 0, 0, 0}};
     const char *cmd = "models register";
     int c;
     optind = 1;
@@ -53,12 +57,24 @@ static int parse(int argc, char **argv, reg_args *a, cli_reg_opts *o)
         char *end;
         if (cli_reg_option(c, optarg, o)) continue;
         switch (c) {
-        case 'n': a->q.name = optarg; break;
-        case 'a': a->q.alias = optarg; break;
-        case 'd': a->q.description = optarg; break;
-        case 'c': a->config = optarg; break;
-        case 'r': a->q.run_id = optarg; break;
-        case 'D': a->q.dataset = optarg; break;
+        case 'n':
+            a->q.name = optarg;
+            break;
+        case 'a':
+            a->q.alias = optarg;
+            break;
+        case 'd':
+            a->q.description = optarg;
+            break;
+        case 'c':
+            a->config = optarg;
+            break;
+        case 'r':
+            a->q.run_id = optarg;
+            break;
+        case 'D':
+            a->q.dataset = optarg;
+            break;
         case 'p':
             a->q.parent_version = strtoll(optarg, &end, 10);
             if (*end || a->q.parent_version <= 0)
@@ -77,7 +93,8 @@ static int parse(int argc, char **argv, reg_args *a, cli_reg_opts *o)
                 return cli_usage(cmd, "--tag takes KEY=VALUE, got '%s'", optarg);
             a->q.n_tags++;
             break;
-        default: return cli_usage(cmd, "unknown option");
+        default:
+            return cli_usage(cmd, "unknown option");
         }
     }
     if (optind != argc - 1) return cli_usage(cmd, "expected exactly one model file");
@@ -149,8 +166,8 @@ int models_register(int argc, char **argv)
     buf pkg;
     buf_init(&pkg, SOURCE_MAX);
     kreg *r = NULL;
-    if (!rc && (kreg_check_name("model", a.q.name, &e) ||
-                (a.q.alias && kreg_check_alias(a.q.alias, &e))))
+    if (!rc &&
+        (kreg_check_name("model", a.q.name, &e) || (a.q.alias && kreg_check_alias(a.q.alias, &e))))
         rc = cli_fail(&e);
     if (!rc && a.config && load_config(a.config, &config, &e)) rc = cli_fail(&e);
     if (!rc && package_bytes(&a, &pkg, &e)) rc = cli_fail(&e);
@@ -163,12 +180,15 @@ int models_register(int argc, char **argv)
         a.q.config_json = config;
         a.q.tag_keys = a.keys;
         a.q.tag_values = a.values;
-        if (kreg_register(r, &a.q, &v, &e)) rc = cli_fail(&e);
-        else report(&o, &v, a.q.alias);
+        if (kreg_register(r, &a.q, &v, &e))
+            rc = cli_fail(&e);
+        else
+            report(&o, &v, a.q.alias);
     }
     kreg_close(r);
     buf_free(&pkg);
     free(config);
-    for (int i = 0; i < a.q.n_tags; i++) free(a.tag_text[i]);
+    for (int i = 0; i < a.q.n_tags; i++)
+        free(a.tag_text[i]);
     return rc;
 }

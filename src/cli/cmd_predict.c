@@ -48,8 +48,8 @@ void cmd_predict_help(void)
 typedef struct {
     const kmodel *model;
     int32_t n_feat, n_values, n_margins;
-    int *col;          /* input column of each feature */
-    int n_cols;        /* header width */
+    int *col;   /* input column of each feature */
+    int n_cols; /* header width */
     const char **feat_names;
     int margin;
 } plan;
@@ -79,7 +79,8 @@ typedef struct {
 static size_t count_lines(const char *start, const char *at)
 {
     size_t n = 0;
-    for (const char *c = start; (c = memchr(c, '\n', (size_t)(at - c))) != NULL; c++) n++;
+    for (const char *c = start; (c = memchr(c, '\n', (size_t)(at - c))) != NULL; c++)
+        n++;
     return n;
 }
 
@@ -107,8 +108,8 @@ static int parse_row(const plan *p, const csv_record *rec, double *row, kerr *e)
     return 0;
 }
 
-static kstatus format_rows(const plan *p, const double *values, const double *margins,
-                           size_t n, buf *out)
+static kstatus format_rows(const plan *p, const double *values, const double *margins, size_t n,
+                           buf *out)
 {
     const kspec *s = kmodel_spec(p->model);
     char num[40];
@@ -160,9 +161,10 @@ static kstatus score_batch(const plan *p, scratch *sc, size_t n, buf *out, kerr 
     size_t bad = first_unscored(sc->values, n, p->n_values);
     if (bad < n) {
         sc->bad_row = bad;
-        return kerr_set(e, K_INVALID, "the model cannot score this row: it has a missing value "
-                                      "and the model has no way to handle one (linear models "
-                                      "and MLPs need an imputer)");
+        return kerr_set(e, K_INVALID,
+                        "the model cannot score this row: it has a missing value "
+                        "and the model has no way to handle one (linear models "
+                        "and MLPs need an imputer)");
     }
     if (format_rows(p, sc->values, sc->margins, n, out))
         return kerr_set(e, K_NOMEM, "output buffer limit reached");
@@ -228,7 +230,8 @@ static void *worker(void *arg)
     int ok = scratch_init(&sc, q->p) == 0;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->stop && (q->next_take == q->n_read || q->jobs[q->next_take % q->depth].state != 1))
+        while (!q->stop &&
+               (q->next_take == q->n_read || q->jobs[q->next_take % q->depth].state != 1))
             pthread_cond_wait(&q->cv, &q->mu);
         if (q->stop) break;
         job *j = &q->jobs[q->next_take++ % q->depth];
@@ -272,7 +275,8 @@ static int drain(queue *q, size_t seq, size_t *line, FILE *out, kerr *e)
 {
     job *j = &q->jobs[seq % q->depth];
     pthread_mutex_lock(&q->mu);
-    while (j->state != 3) pthread_cond_wait(&q->cv, &q->mu);
+    while (j->state != 3)
+        pthread_cond_wait(&q->cv, &q->mu);
     pthread_mutex_unlock(&q->mu);
     int rc = 0;
     name_line(j, *line);
@@ -317,7 +321,8 @@ static int pump(const plan *p, csv_source *src, size_t first_line, int threads, 
     q.stop = 1;
     pthread_cond_broadcast(&q.cv);
     pthread_mutex_unlock(&q.mu);
-    for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+    for (int i = 0; i < started; i++)
+        pthread_join(tid[i], NULL);
     for (size_t i = 0; i < q.depth; i++) {
         free(q.jobs[i].block);
         buf_free(&q.jobs[i].out);
@@ -346,8 +351,9 @@ static int map_columns(plan *p, const csv_record *hdr, kerr *e)
             p->col[f] = c;
         }
         if (p->col[f] < 0)
-            return kerr_set(e, K_FORMAT, "input has no column '%s' (the model needs %d features: "
-                                         "'%s'%s)",
+            return kerr_set(e, K_FORMAT,
+                            "input has no column '%s' (the model needs %d features: "
+                            "'%s'%s)",
                             name, p->n_feat, s->features[0].name, p->n_feat > 1 ? ", ..." : ""),
                    -1;
     }
@@ -422,15 +428,22 @@ static int parse_args(int argc, char **argv, predict_args *a)
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:o:t:", opts, NULL)) != -1) {
         switch (c) {
-        case 'i': a->input = optarg; break;
-        case 'o': a->output = optarg; break;
-        case 'm': a->margin = 1; break;
+        case 'i':
+            a->input = optarg;
+            break;
+        case 'o':
+            a->output = optarg;
+            break;
+        case 'm':
+            a->margin = 1;
+            break;
         case 't':
             a->threads = (int)strtol(optarg, &endp, 10);
             if (*endp || a->threads < 1 || a->threads > MAX_THREADS)
                 return cli_usage("predict", "--threads must be 1..%d", MAX_THREADS);
             break;
-        default: return cli_usage("predict", "unknown option");
+        default:
+            return cli_usage("predict", "unknown option");
         }
     }
     if (optind != argc - 1) return cli_usage("predict", "expected exactly one MODEL.kiln");
@@ -452,11 +465,14 @@ static int predict_stream(plan *p, int in_fd, int threads, FILE *out, kerr *e)
         /* the header block's remaining records are scored first, synchronously */
         job j = {.block = first, .len = first_len};
         scratch sc;
-        if (scratch_init(&sc, p)) kerr_set(&j.err, K_NOMEM, "out of memory");
-        else run_job(p, &j, &sc);
+        if (scratch_init(&sc, p))
+            kerr_set(&j.err, K_NOMEM, "out of memory");
+        else
+            run_job(p, &j, &sc);
         scratch_free(&sc);
         name_line(&j, 2);
-        if (j.err.code) *e = j.err, rc = -1;
+        if (j.err.code)
+            *e = j.err, rc = -1;
         else if (j.out.len && fwrite(j.out.data, 1, j.out.len, out) != j.out.len)
             rc = (kerr_set(e, K_IO, "write error"), -1);
         buf_free(&j.out);
@@ -500,15 +516,20 @@ int cmd_predict(int argc, char **argv)
     kspec *spec;
     kmodel *m;
     if (kpkg_load(a.model, &spec, &e) || kmodel_new(spec, &m, &e)) return cli_fail(&e);
-    plan p = {.model = m, .n_feat = kmodel_n_features(m), .n_values = kmodel_n_values(m),
-              .n_margins = kmodel_n_margins(m), .margin = a.margin};
+    plan p = {.model = m,
+              .n_feat = kmodel_n_features(m),
+              .n_values = kmodel_n_values(m),
+              .n_margins = kmodel_n_margins(m),
+              .margin = a.margin};
     p.col = calloc((size_t)p.n_feat, sizeof *p.col);
     p.feat_names = calloc((size_t)p.n_feat, sizeof *p.feat_names);
     int in_fd = strcmp(a.input, "-") == 0 ? 0 : open(a.input, O_RDONLY | O_CLOEXEC);
     char tmp[4096];
     FILE *out = NULL;
-    if (!p.col || !p.feat_names) rc = (kerr_set(&e, K_NOMEM, "out of memory"), -1);
-    else if (in_fd < 0) rc = (kerr_set(&e, K_IO, "cannot open %s: %s", a.input, strerror(errno)), -1);
+    if (!p.col || !p.feat_names)
+        rc = (kerr_set(&e, K_NOMEM, "out of memory"), -1);
+    else if (in_fd < 0)
+        rc = (kerr_set(&e, K_IO, "cannot open %s: %s", a.input, strerror(errno)), -1);
     else if ((rc = open_output(a.output, tmp, sizeof tmp, &out, &e)) == 0) {
         rc = predict_stream(&p, in_fd, a.threads, out, &e);
         rc = finish_output(out, a.output, tmp, rc, &e);

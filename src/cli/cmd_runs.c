@@ -15,16 +15,17 @@
 
 void cmd_runs_help(void)
 {
-    printf("usage: kiln runs <subcommand> [options]\n\n"
-           "Experiments and runs: what was trained, with which params, and how it scored.\n\n"
-           "  log --experiment E [--name N] [--status S] [--param K=V]... [--metric K=V[@STEP]]...\n"
-           "      [--artifact FILE[:NAME]]...     record a run (prints its id)\n"
-           "  log --run ID [...]                  add to an existing run (params never change)\n"
-           "  list [--experiment E]               runs, newest first, with last metric values\n"
-           "  show RUN_ID                         params, metric histories, artifacts\n"
-           "  compare RUN_ID RUN_ID...            params and metrics side by side\n\n"
-           "Status is RUNNING, FINISHED (default for a new run), FAILED or KILLED.\n\n"
-           "Options of every subcommand:\n" CLI_REG_HELP);
+    printf(
+        "usage: kiln runs <subcommand> [options]\n\n"
+        "Experiments and runs: what was trained, with which params, and how it scored.\n\n"
+        "  log --experiment E [--name N] [--status S] [--param K=V]... [--metric K=V[@STEP]]...\n"
+        "      [--artifact FILE[:NAME]]...     record a run (prints its id)\n"
+        "  log --run ID [...]                  add to an existing run (params never change)\n"
+        "  list [--experiment E]               runs, newest first, with last metric values\n"
+        "  show RUN_ID                         params, metric histories, artifacts\n"
+        "  compare RUN_ID RUN_ID...            params and metrics side by side\n\n"
+        "Status is RUNNING, FINISHED (default for a new run), FAILED or KILLED.\n\n"
+        "Options of every subcommand:\n" CLI_REG_HELP);
 }
 
 typedef struct {
@@ -55,7 +56,8 @@ static int add_metric(log_args *a, const char *arg)
 {
     char *value, *step = NULL;
     char *key = split(a, arg, '=', 0, &value);
-    if (!key || !value) return cli_usage("runs log", "--metric takes KEY=VALUE[@STEP], got '%s'", arg);
+    if (!key || !value)
+        return cli_usage("runs log", "--metric takes KEY=VALUE[@STEP], got '%s'", arg);
     char *at = strchr(value, '@');
     if (at) *at = 0, step = at + 1;
     kruns_metric *m = &a->metrics[a->q.n_metrics];
@@ -63,7 +65,8 @@ static int add_metric(log_args *a, const char *arg)
     if (!num_parse_double(value, strlen(value), &m->value))
         return cli_usage("runs log", "metric '%s' value '%s' is not a number", key, value);
     m->step = step ? strtoll(step, &end, 10) : 0;
-    if (step && (*end || !*step)) return cli_usage("runs log", "metric step '%s' is not an integer", step);
+    if (step && (*end || !*step))
+        return cli_usage("runs log", "metric step '%s' is not an integer", step);
     m->key = key;
     a->q.n_metrics++;
     return EXIT_OK;
@@ -96,29 +99,44 @@ static int log_option(log_args *a, int c, const char *arg)
         return cli_usage("runs log", "too many items in one call (at most %d each)", MAX_ITEMS);
     char *value = NULL;
     switch (c) {
-    case 'e': a->q.experiment = arg; return EXIT_OK;
-    case 'r': a->q.run_id = arg; return EXIT_OK;
-    case 'n': a->q.name = arg; return EXIT_OK;
-    case 's': a->q.status = arg; return EXIT_OK;
-    case 'm': return add_metric(a, arg);
-    case 'a': return add_artifact(a, arg);
+    case 'e':
+        a->q.experiment = arg;
+        return EXIT_OK;
+    case 'r':
+        a->q.run_id = arg;
+        return EXIT_OK;
+    case 'n':
+        a->q.name = arg;
+        return EXIT_OK;
+    case 's':
+        a->q.status = arg;
+        return EXIT_OK;
+    case 'm':
+        return add_metric(a, arg);
+    case 'a':
+        return add_artifact(a, arg);
     case 'p':
         a->params[a->q.n_params].key = split(a, arg, '=', 0, &value);
-        if (!a->params[a->q.n_params].key || !value) return cli_usage("runs log", "--param takes KEY=VALUE, got '%s'", arg);
+        if (!a->params[a->q.n_params].key || !value)
+            return cli_usage("runs log", "--param takes KEY=VALUE, got '%s'", arg);
         a->params[a->q.n_params++].value = value;
         return EXIT_OK;
-    default: return cli_usage("runs log", "unknown option");
+    default:
+        return cli_usage("runs log", "unknown option");
     }
 }
 
 static int runs_log(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_REG_LONGOPTS,
-        {"experiment", required_argument, 0, 'e'}, {"run", required_argument, 0, 'r'},
-        {"name", required_argument, 0, 'n'},       {"status", required_argument, 0, 's'},
-        {"param", required_argument, 0, 'p'},      {"metric", required_argument, 0, 'm'},
-        {"artifact", required_argument, 0, 'a'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {CLI_REG_LONGOPTS,
+                                         {"experiment", required_argument, 0, 'e'},
+                                         {"run", required_argument, 0, 'r'},
+                                         {"name", required_argument, 0, 'n'},
+                                         {"status", required_argument, 0, 's'},
+                                         {"param", required_argument, 0, 'p'},
+                                         {"metric", required_argument, 0, 'm'},
+                                         {"artifact", required_argument, 0, 'a'},
+                                         {0, 0, 0, 0}};
     log_args *a = calloc(1, sizeof *a);
     if (!a) return EXIT_FAIL;
     cli_reg_opts o = {0};
@@ -138,25 +156,32 @@ static int runs_log(int argc, char **argv)
         a->q.params = a->params;
         a->q.metrics = a->metrics;
         a->q.artifacts = a->artifacts;
-        if (kruns_log(r, &a->q, id, &e)) rc = cli_fail(&e);
-        else if (o.json) printf("{ \"run_id\": \"%s\" }\n", id);
-        else printf("%s\n", id);
+        if (kruns_log(r, &a->q, id, &e))
+            rc = cli_fail(&e);
+        else if (o.json)
+            printf("{ \"run_id\": \"%s\" }\n", id);
+        else
+            printf("%s\n", id);
     }
     kreg_close(r);
-    for (int i = 0; i < a->n_copies; i++) free(a->copies[i]);
+    for (int i = 0; i < a->n_copies; i++)
+        free(a->copies[i]);
     free(a);
     return rc;
 }
 
-static int parse_common(const char *cmd, int argc, char **argv, cli_reg_opts *o, const char **experiment)
+static int parse_common(const char *cmd, int argc, char **argv, cli_reg_opts *o,
+                        const char **experiment)
 {
-    static const struct option opts[] = {CLI_REG_LONGOPTS, {"experiment", required_argument, 0, 'e'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        CLI_REG_LONGOPTS, {"experiment", required_argument, 0, 'e'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "e:", opts, NULL)) != -1)
-        if (c == 'e' && experiment) *experiment = optarg;
-        else if (!cli_reg_option(c, optarg, o)) return cli_usage(cmd, "unknown option");
+        if (c == 'e' && experiment)
+            *experiment = optarg;
+        else if (!cli_reg_option(c, optarg, o))
+            return cli_usage(cmd, "unknown option");
     return EXIT_OK;
 }
 
@@ -165,7 +190,8 @@ static int runs_list(int argc, char **argv)
     cli_reg_opts o = {0};
     const char *experiment = NULL;
     int rc = parse_common("runs list", argc, argv, &o, &experiment);
-    if (!rc && optind != argc) rc = cli_usage("runs list", "unexpected argument '%s'", argv[optind]);
+    if (!rc && optind != argc)
+        rc = cli_usage("runs list", "unexpected argument '%s'", argv[optind]);
     kreg *r;
     if (rc || (rc = cli_open_registry(&o, &r))) return rc;
     json_object *list;
@@ -174,9 +200,11 @@ static int runs_list(int argc, char **argv)
         kreg_close(r);
         return cli_fail(&e);
     }
-    if (o.json) cli_print_json(list);
+    if (o.json)
+        cli_print_json(list);
     else {
-        printf("%-32s %-20s %-9s %-24s %s\n", "RUN", "EXPERIMENT", "STATUS", "START (UTC)", "METRICS");
+        printf("%-32s %-20s %-9s %-24s %s\n", "RUN", "EXPERIMENT", "STATUS", "START (UTC)",
+               "METRICS");
         for (size_t i = 0; i < json_object_array_length(list); i++) {
             json_object *run = json_object_array_get_idx(list, i), *m;
             printf("%-32s %-20s %-9s %-24s", cli_jstr(run, "id"), cli_jstr(run, "experiment"),
@@ -201,11 +229,14 @@ static int runs_show(int argc, char **argv)
     if (rc || (rc = cli_open_registry(&o, &r))) return rc;
     json_object *run;
     kerr e = {0};
-    if (kruns_show(r, argv[optind], &run, &e)) rc = cli_fail(&e);
+    if (kruns_show(r, argv[optind], &run, &e))
+        rc = cli_fail(&e);
     else {
-        if (o.json) cli_print_json(run);
-        else printf("%s\n", json_object_to_json_string_ext(run, JSON_C_TO_STRING_PRETTY |
-                                                                    JSON_C_TO_STRING_SPACED));
+        if (o.json)
+            cli_print_json(run);
+        else
+            printf("%s\n", json_object_to_json_string_ext(run, JSON_C_TO_STRING_PRETTY |
+                                                                   JSON_C_TO_STRING_SPACED));
         json_object_put(run);
     }
     kreg_close(r);
@@ -224,13 +255,14 @@ static json_object *side_by_side(json_object **runs, int n, const char *section,
             json_object *row;
             if (!json_object_object_get_ex(rows, k, &row)) {
                 row = json_object_new_array_ext(n);
-                for (int j = 0; j < n; j++) json_object_array_add(row, NULL);
+                for (int j = 0; j < n; j++)
+                    json_object_array_add(row, NULL);
                 json_object_object_add(rows, k, row);
             }
             json_object *val = v, *x;
             if (last_point && json_object_array_length(v) > 0 &&
-                json_object_object_get_ex(json_object_array_get_idx(v, json_object_array_length(v) - 1),
-                                          "value", &x))
+                json_object_object_get_ex(
+                    json_object_array_get_idx(v, json_object_array_length(v) - 1), "value", &x))
                 val = x;
             json_object_array_put_idx(row, (size_t)i, json_object_get(val));
         }
@@ -268,7 +300,8 @@ static int runs_compare(int argc, char **argv)
         json_object *params = side_by_side(runs, n, "params", 0);
         json_object *metrics = side_by_side(runs, n, "metrics", 1);
         json_object *ids = json_object_new_array();
-        for (int i = 0; i < n; i++) json_object_array_add(ids, json_object_new_string(argv[optind + i]));
+        for (int i = 0; i < n; i++)
+            json_object_array_add(ids, json_object_new_string(argv[optind + i]));
         if (o.json) {
             json_object *j = json_object_new_object();
             json_object_object_add(j, "runs", ids);
@@ -278,7 +311,8 @@ static int runs_compare(int argc, char **argv)
             json_object_put(j);
         } else {
             printf("%-8s %-24s", "", "");
-            for (int i = 0; i < n; i++) printf(" %-20.20s", argv[optind + i]);
+            for (int i = 0; i < n; i++)
+                printf(" %-20.20s", argv[optind + i]);
             printf("\n");
             print_rows("param", params, n);
             print_rows("metric", metrics, n);
@@ -287,7 +321,8 @@ static int runs_compare(int argc, char **argv)
             json_object_put(ids);
         }
     }
-    for (int i = 0; i < n && i < 16; i++) json_object_put(runs[i]);
+    for (int i = 0; i < n && i < 16; i++)
+        json_object_put(runs[i]);
     return rc;
 }
 

@@ -41,11 +41,14 @@ static int parse(const char *cmd, int argc, char **argv, store_args *a)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end;
         if (cli_reg_option(c, optarg, &a->o)) continue;
-        if (c == 'q') a->quick = 1;
-        else if (c == 'n') a->dry_run = 1;
+        if (c == 'q')
+            a->quick = 1;
+        else if (c == 'n')
+            a->dry_run = 1;
         else if (c == 'g') {
             a->grace = strtod(optarg, &end);
-            if (*end || a->grace < 0) return cli_usage(cmd, "--grace takes seconds, got '%s'", optarg);
+            if (*end || a->grace < 0)
+                return cli_usage(cmd, "--grace takes seconds, got '%s'", optarg);
         } else {
             return cli_usage(cmd, "unknown option");
         }
@@ -92,7 +95,8 @@ static int store_check(kreg *r, const store_args *a)
     json_object *ok;
     json_object_object_get_ex(report, "ok", &ok);
     int good = json_object_get_boolean(ok);
-    if (a->o.json) cli_print_json(report);
+    if (a->o.json)
+        cli_print_json(report);
     else {
         print_list("problem", report, "problems");
         print_list("orphan", report, "orphans");
@@ -111,7 +115,8 @@ static int store_gc(kreg *r, const store_args *a)
     json_object *report;
     kerr e = {0};
     if (kreg_gc(r, a->grace, a->dry_run, &report, &e)) return cli_fail(&e);
-    if (a->o.json) cli_print_json(report);
+    if (a->o.json)
+        cli_print_json(report);
     else {
         print_list("orphan", report, "orphans");
         print_list("temporary file", report, "temporary_files");

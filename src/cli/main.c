@@ -15,7 +15,8 @@ static const cli_command commands[] = {
      cmd_import, cmd_import_help},
     {"inspect", "show what a .kiln package holds", cmd_inspect, cmd_inspect_help},
     {"predict", "score a CSV file with a .kiln package", cmd_predict, cmd_predict_help},
-    {"models", "the model registry: register, list, show, alias, tag, archive, delete, export, diff",
+    {"models",
+     "the model registry: register, list, show, alias, tag, archive, delete, export, diff",
      cmd_models, cmd_models_help},
     {"runs", "experiments and runs: log, list, show, compare", cmd_runs, cmd_runs_help},
     {"store", "registry maintenance: migrate, check, gc", cmd_store, cmd_store_help},
@@ -33,8 +34,9 @@ static const cli_command *find_command(const char *name)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "kiln %s — the production-ML lifecycle in one binary\n\n"
-                 "usage: kiln <command> [options]\n\ncommands:\n",
+    fprintf(out,
+            "kiln %s — the production-ML lifecycle in one binary\n\n"
+            "usage: kiln <command> [options]\n\ncommands:\n",
             KILN_VERSION);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);

@@ -15,11 +15,20 @@
 int cli_reg_option(int c, const char *arg, cli_reg_opts *o)
 {
     switch (c) {
-    case CLI_OPT_HOME: o->home = arg; return 1;
-    case CLI_OPT_STORE: o->store = arg; return 1;
-    case CLI_OPT_ARTIFACTS: o->artifacts = arg; return 1;
-    case CLI_OPT_JSON: o->json = 1; return 1;
-    default: return 0;
+    case CLI_OPT_HOME:
+        o->home = arg;
+        return 1;
+    case CLI_OPT_STORE:
+        o->store = arg;
+        return 1;
+    case CLI_OPT_ARTIFACTS:
+        o->artifacts = arg;
+        return 1;
+    case CLI_OPT_JSON:
+        o->json = 1;
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -68,7 +77,8 @@ int cli_open_registry(const cli_reg_opts *o, kreg **out)
         snprintf(art, sizeof art, "%s/artifacts", home);
         artifacts = art;
     } else if (make_dirs(artifacts) != 0) {
-        kerr_set(&e, K_IO, "cannot create the artifact directory %s: %s", artifacts, strerror(errno));
+        kerr_set(&e, K_IO, "cannot create the artifact directory %s: %s", artifacts,
+                 strerror(errno));
         return cli_fail(&e);
     }
     kreg_options ro = {.store = store, .artifacts = artifacts};
@@ -82,8 +92,10 @@ const char *cli_user(void)
     const char *u = getenv("KILN_USER");
     if (u && *u) return u;
     struct passwd *pw = getpwuid(getuid());
-    if (pw && pw->pw_name) snprintf(name, sizeof name, "%s", pw->pw_name);
-    else snprintf(name, sizeof name, "uid:%u", (unsigned)getuid());
+    if (pw && pw->pw_name)
+        snprintf(name, sizeof name, "%s", pw->pw_name);
+    else
+        snprintf(name, sizeof name, "uid:%u", (unsigned)getuid());
     return name;
 }
 

@@ -25,8 +25,18 @@ typedef struct {
 } yreader;
 
 /* The tag on a node, as far as we care. */
-typedef enum { TAG_NONE, TAG_BANG, TAG_STR, TAG_INT, TAG_FLOAT, TAG_BOOL, TAG_NULL, TAG_MAP,
-               TAG_SEQ, TAG_OTHER } ytag;
+typedef enum {
+    TAG_NONE,
+    TAG_BANG,
+    TAG_STR,
+    TAG_INT,
+    TAG_FLOAT,
+    TAG_BOOL,
+    TAG_NULL,
+    TAG_MAP,
+    TAG_SEQ,
+    TAG_OTHER
+} ytag;
 
 /* What a scalar's text resolves to. */
 typedef enum { RES_STR, RES_NULL, RES_BOOL, RES_INT, RES_FLOAT, RES_RANGE } rkind;
@@ -108,9 +118,10 @@ static ytag tag_of(const yaml_char_t *tag)
     static const struct {
         const char *name;
         ytag tag;
-    } known[] = {{YAML_STR_TAG, TAG_STR},   {YAML_INT_TAG, TAG_INT}, {YAML_FLOAT_TAG, TAG_FLOAT},
-                 {YAML_BOOL_TAG, TAG_BOOL}, {YAML_NULL_TAG, TAG_NULL}, {YAML_MAP_TAG, TAG_MAP},
-                 {YAML_SEQ_TAG, TAG_SEQ},   {"!", TAG_BANG}};
+    } known[] = {{YAML_STR_TAG, TAG_STR},     {YAML_INT_TAG, TAG_INT},
+                 {YAML_FLOAT_TAG, TAG_FLOAT}, {YAML_BOOL_TAG, TAG_BOOL},
+                 {YAML_NULL_TAG, TAG_NULL},   {YAML_MAP_TAG, TAG_MAP},
+                 {YAML_SEQ_TAG, TAG_SEQ},     {"!", TAG_BANG}};
     if (!tag) return TAG_NONE;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp((const char *)tag, known[i].name) == 0) return known[i].tag;
@@ -200,8 +211,10 @@ static rkind digits(const char *s, size_t n, int base, int neg, rval *v)
             acc = acc * (uint64_t)base + (uint64_t)d;
     }
     if (over) return RES_RANGE;
-    if (!neg) v->i = (int64_t)acc;
-    else v->i = acc == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)acc;
+    if (!neg)
+        v->i = (int64_t)acc;
+    else
+        v->i = acc == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)acc;
     return RES_INT;
 }
 
@@ -215,7 +228,8 @@ static rkind resolve_int(const char *s, size_t n, rval *v)
 
 static size_t span_digits(const char *s, size_t i, size_t n)
 {
-    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
     return i;
 }
 
@@ -311,8 +325,7 @@ static kstatus scalar(yreader *r, const yaml_event_t *ev, struct json_object **o
     int resolvable = t != TAG_STR && t != TAG_BANG && (plain || t != TAG_NONE);
     rval v = {0};
     rkind k = resolvable ? resolve(s, n, &v) : RES_STR;
-    if (k == RES_RANGE)
-        return fail(r, ev->start_mark, K_RANGE, "number out of range: %.40s", s);
+    if (k == RES_RANGE) return fail(r, ev->start_mark, K_RANGE, "number out of range: %.40s", s);
     if (resolvable && !kind_fits(t, k, &v))
         return fail(r, ev->start_mark, K_FORMAT, "value does not match its tag");
     if (k == RES_NULL) {

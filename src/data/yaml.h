@@ -36,9 +36,9 @@
 
 #include "base/status.h"
 
-#define YAML_MAX_INPUT ((size_t)1 << 20)  /* bytes of YAML text */
-#define YAML_MAX_DEPTH 64                 /* nested mappings / sequences */
-#define YAML_MAX_NODES 100000             /* scalars (keys included) and collections */
+#define YAML_MAX_INPUT ((size_t)1 << 20)   /* bytes of YAML text */
+#define YAML_MAX_DEPTH 64                  /* nested mappings / sequences */
+#define YAML_MAX_NODES 100000              /* scalars (keys included) and collections */
 #define YAML_MAX_SCALAR ((size_t)64 << 10) /* bytes in one decoded scalar */
 
 /* Parses text[0..len) (UTF-8, or UTF-16 with a byte order mark; need not be NUL-terminated)

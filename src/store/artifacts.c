@@ -20,7 +20,7 @@
 struct artifacts {
     char root[ROOT_MAX]; /* DIR/sha256 */
     char lock_path[ROOT_MAX];
-    int lock_fd;         /* -1 until the first artifacts_lock */
+    int lock_fd; /* -1 until the first artifacts_lock */
 };
 
 static int is_hex_name(const char *sha)
@@ -79,8 +79,7 @@ int artifacts_has(artifacts *a, const char *sha)
            S_ISREG(st.st_mode);
 }
 
-kstatus artifacts_put(artifacts *a, const void *data, size_t len, char sha[SHA256_HEX_LEN],
-                      kerr *e)
+kstatus artifacts_put(artifacts *a, const void *data, size_t len, char sha[SHA256_HEX_LEN], kerr *e)
 {
     char path[ROOT_MAX + 80], sub[ROOT_MAX + 8];
     sha256_hex(data, len, sha);
@@ -101,8 +100,7 @@ kstatus artifacts_put(artifacts *a, const void *data, size_t len, char sha[SHA25
     return st;
 }
 
-kstatus artifacts_get(artifacts *a, const char *sha, size_t max, char **data, size_t *len,
-                      kerr *e)
+kstatus artifacts_get(artifacts *a, const char *sha, size_t max, char **data, size_t *len, kerr *e)
 {
     char path[ROOT_MAX + 80], got[SHA256_HEX_LEN];
     kstatus st = artifacts_path(a, sha, path, sizeof path, e);
@@ -155,7 +153,8 @@ static int scan_file(const char *dir, const char *name, int (*fn)(void *, const 
     char path[ROOT_MAX + 300];
     struct stat st;
     int n = snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
     artifacts_entry en = {.path = path, .size = (long long)st.st_size};
     en.age_s = difftime(time(NULL), st.st_mtime);
     if (strlen(name) == 64 && is_hex_name(name)) memcpy(en.sha, name, SHA256_HEX_LEN);
@@ -184,7 +183,7 @@ kstatus artifacts_scan(artifacts *a, int (*fn)(void *ctx, const artifacts_entry 
     while (!stop && (de = readdir(d))) {
         if (strlen(de->d_name) != 2 || !isxdigit((unsigned char)de->d_name[0])) continue;
         char sub[ROOT_MAX + 8];
-        snprintf(sub, sizeof sub, "%s/%s", a->root, de->d_name);
+        snprintf(sub, sizeof sub, "%s/%.2s", a->root, de->d_name);
         stop = scan_shard(sub, fn, ctx);
     }
     closedir(d);

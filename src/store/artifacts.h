@@ -30,8 +30,7 @@ kstatus artifacts_put(artifacts *a, const void *data, size_t len, char sha[SHA25
 
 /* Reads the artifact named `sha` (at most `max` bytes) into a malloc'd buffer the caller
  * frees. K_NOTFOUND when absent, K_CHECKSUM when its content no longer matches its name. */
-kstatus artifacts_get(artifacts *a, const char *sha, size_t max, char **data, size_t *len,
-                      kerr *e);
+kstatus artifacts_get(artifacts *a, const char *sha, size_t max, char **data, size_t *len, kerr *e);
 
 /* Returns 1 when the artifact is present (without verifying it), 0 otherwise. */
 int artifacts_has(artifacts *a, const char *sha);

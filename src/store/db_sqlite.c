@@ -43,8 +43,7 @@ static kstatus map_error(sqlite_db *s, int rc, const char *what, kerr *e)
     if (st == K_FORMAT)
         return kerr_set(e, st, "%s is not a valid SQLite registry database (%s)", s->path,
                         sqlite3_errmsg(s->conn));
-    return kerr_set(e, st, "registry database %s: %s: %s", s->path, what,
-                    sqlite3_errmsg(s->conn));
+    return kerr_set(e, st, "registry database %s: %s: %s", s->path, what, sqlite3_errmsg(s->conn));
 }
 
 static void close_db(kdb *db)
@@ -126,7 +125,8 @@ static kstatus step_all(sqlite_db *s, sqlite3_stmt *stmt, kdb_rows **rows, kerr 
     int rc;
     kstatus st = K_OK;
     while (!st && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
-        for (int c = 0; !st && c < b.ncols; c++) st = add_cell(&b, stmt, c, e);
+        for (int c = 0; !st && c < b.ncols; c++)
+            st = add_cell(&b, stmt, c, e);
     if (!st && rc != SQLITE_DONE) st = map_error(s, rc, "query failed", e);
     if (st || !rows) {
         kdb__builder_free(&b);
@@ -170,8 +170,12 @@ static void rollback(kdb *db)
 }
 
 static const kdb__ops sqlite_ops = {
-    .close = close_db, .exec = exec_sql, .query = query,
-    .begin = begin,    .commit = commit, .rollback = rollback,
+    .close = close_db,
+    .exec = exec_sql,
+    .query = query,
+    .begin = begin,
+    .commit = commit,
+    .rollback = rollback,
 };
 
 /* Checks the file is a database before anything writes to it, then sets the pragmas. */
@@ -197,8 +201,8 @@ kstatus kdb__sqlite_open(const char *path, int busy_ms, kdb **out, kerr *e)
     db->ops = &sqlite_ops;
     db->kind = KDB_SQLITE;
     db->impl = s;
-    int rc = sqlite3_open_v2(path, &s->conn,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     kstatus st = rc == SQLITE_OK ? configure(db, busy_ms, e)
                                  : kerr_set(e, K_IO, "cannot open registry database %s: %s", path,
                                             s->conn ? sqlite3_errmsg(s->conn) : "out of memory");

@@ -89,8 +89,9 @@ kstatus kreg_split_ref(const char *text, char *name, char *ref, kerr *e)
     size_t n = at ? (size_t)(at - text) : strlen(text);
     size_t m = at ? strlen(at + 1) : 0;
     if (n > KREG_NAME_MAX || m > KREG_NAME_MAX || (at && m == 0))
-        return kerr_set(e, K_INVALID, "invalid model reference '%.*s' (expected NAME[@VERSION|@ALIAS])",
-                        200, text);
+        return kerr_set(e, K_INVALID,
+                        "invalid model reference '%.*s' (expected NAME[@VERSION|@ALIAS])", 200,
+                        text);
     memcpy(name, text, n);
     name[n] = 0;
     memcpy(ref, at ? at + 1 : "", m + 1);
@@ -148,6 +149,20 @@ kstatus kreg__query_one(kreg *r, const char *sql, int n, const char *const *p, k
     return st;
 }
 
+kstatus kreg__kv_json(kreg *r, const char *sql, int n, const char *const *p, json_object **out,
+                      kerr *e)
+{
+    kdb_rows *rows;
+    kstatus st = kdb_query(r->db, sql, n, p, &rows, e);
+    if (st) return st;
+    *out = json_object_new_object();
+    for (int i = 0; i < kdb_nrows(rows); i++)
+        json_object_object_add(*out, kdb_value(rows, i, 0),
+                               json_object_new_string(kdb_value(rows, i, 1)));
+    kdb_rows_free(rows);
+    return K_OK;
+}
+
 kstatus kreg__check_tag(const char *key, const char *value, kerr *e)
 {
     size_t n = key ? strlen(key) : 0;
@@ -157,9 +172,8 @@ kstatus kreg__check_tag(const char *key, const char *value, kerr *e)
         ok = isalnum(c) || strchr("._-:/", c);
     }
     if (!ok)
-        return kerr_set(e, K_INVALID,
-                        "invalid key '%.*s': use 1-128 letters, digits or '._-:/'", 200,
-                        key ? key : "");
+        return kerr_set(e, K_INVALID, "invalid key '%.*s': use 1-128 letters, digits or '._-:/'",
+                        200, key ? key : "");
     if (value && strlen(value) > 8192)
         return kerr_set(e, K_LIMIT, "value of '%s' is longer than 8192 bytes", key);
     return K_OK;
@@ -220,8 +234,7 @@ static int is_number(const char *s)
     return 1;
 }
 
-static kstatus resolve_alias(kreg *r, const char *name, const char *ref, kdb_rows **rows,
-                             kerr *e)
+static kstatus resolve_alias(kreg *r, const char *name, const char *ref, kdb_rows **rows, kerr *e)
 {
     const char *p[] = {name, ref};
     kstatus st = kdb_query(r->db,

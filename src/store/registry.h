@@ -69,15 +69,15 @@ typedef struct {
     const char *name;
     const void *package;
     size_t package_len;
-    const char *who;          /* user or API-key name recorded as registered_by */
+    const char *who; /* user or API-key name recorded as registered_by */
     const char *description;
-    const char *alias;        /* set to the new version in the same transaction */
+    const char *alias; /* set to the new version in the same transaction */
     int n_tags;
     const char *const *tag_keys, *const *tag_values;
-    int64_t parent_version;   /* 0 = none; must exist */
-    const char *run_id;       /* must exist when given */
-    const char *dataset;      /* free-form reference (path, URI, sha256) */
-    const char *config_json;  /* model_config.yaml as JSON text */
+    int64_t parent_version;  /* 0 = none; must exist */
+    const char *run_id;      /* must exist when given */
+    const char *dataset;     /* free-form reference (path, URI, sha256) */
+    const char *config_json; /* model_config.yaml as JSON text */
 } kreg_register_req;
 
 kstatus kreg_register(kreg *r, const kreg_register_req *q, kreg_version *out, kerr *e);
@@ -92,12 +92,11 @@ kstatus kreg_read_package(kreg *r, const kreg_version *v, char **data, size_t *l
 /* Points ALIAS at a version (creating or moving it atomically); refuses archived versions. */
 kstatus kreg_set_alias(kreg *r, const char *name, const char *alias, int64_t version,
                        const char *who, kerr *e);
-kstatus kreg_delete_alias(kreg *r, const char *name, const char *alias, const char *who,
-                          kerr *e);
+kstatus kreg_delete_alias(kreg *r, const char *name, const char *alias, const char *who, kerr *e);
 
 /* Sets tags on a model (version 0) or on one version; a NULL value deletes the key. */
-kstatus kreg_set_tags(kreg *r, const char *name, int64_t version, int n,
-                      const char *const *keys, const char *const *values, kerr *e);
+kstatus kreg_set_tags(kreg *r, const char *name, int64_t version, int n, const char *const *keys,
+                      const char *const *values, kerr *e);
 
 /* Archives (archived = 1) or restores a version. Archiving is refused while an alias points
  * at the version; an archived version cannot be aliased or resolved as "latest". */

@@ -14,8 +14,8 @@ struct kreg {
     kdb *db;
     artifacts *art;
     int schema_found, schema_now;
-    uint64_t changes;   /* last counter read */
-    int changes_known;  /* 0 until the counter was read once */
+    uint64_t changes;  /* last counter read */
+    int changes_known; /* 0 until the counter was read once */
 };
 
 /* Runs fn inside one write transaction that also bumps the change counter (and notifies
@@ -35,6 +35,10 @@ struct json_object *kreg__jint(const char *int_text);
 /* Runs a query and returns K_NOTFOUND with `what` when it yields no row. */
 kstatus kreg__query_one(kreg *r, const char *sql, int n, const char *const *p, kdb_rows **rows,
                         const char *what, kerr *e);
+
+/* Runs a query whose rows are (key, value) text pairs and returns them as a JSON object. */
+kstatus kreg__kv_json(kreg *r, const char *sql, int n, const char *const *p,
+                      struct json_object **out, kerr *e);
 
 /* Checks that a tag key / value is acceptable. */
 kstatus kreg__check_tag(const char *key, const char *value, kerr *e);

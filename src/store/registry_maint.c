@@ -40,7 +40,8 @@ static kstatus referenced(kreg *r, sha_set *out, kerr *e)
         kdb_rows_free(rows);
         return kerr_set(e, K_NOMEM, "out of memory");
     }
-    for (size_t i = 0; i < out->n; i++) snprintf(out->shas[i], SHA256_HEX_LEN, "%s", kdb_value(rows, (int)i, 0));
+    for (size_t i = 0; i < out->n; i++)
+        snprintf(out->shas[i], SHA256_HEX_LEN, "%s", kdb_value(rows, (int)i, 0));
     kdb_rows_free(rows);
     qsort(out->shas, out->n, sizeof *out->shas, cmp_sha);
     return K_OK;
@@ -90,8 +91,10 @@ static kstatus check_artifacts(kreg *r, int verify, json_object *problems, kerr 
         char *data;
         size_t len;
         kerr ae = {0};
-        if (verify && artifacts_get(r->art, sha, CHECK_MAX, &data, &len, &ae) == K_OK) free(data);
-        else if (verify) problem(problems, "%s: %s", who, ae.msg);
+        if (verify && artifacts_get(r->art, sha, CHECK_MAX, &data, &len, &ae) == K_OK)
+            free(data);
+        else if (verify)
+            problem(problems, "%s: %s", who, ae.msg);
     }
     kdb_rows_free(rows);
     return K_OK;
@@ -110,14 +113,15 @@ static kstatus check_rows(kreg *r, json_object *problems, kerr *e)
     for (int i = 0; i < kdb_nrows(rows); i++)
         problem(problems, "alias %s %s", kdb_value(rows, i, 0), kdb_value(rows, i, 1));
     kdb_rows_free(rows);
-    st = kdb_query(r->db,
-                   "SELECT m.name, CAST(m.last_version AS TEXT) FROM models m WHERE m.last_version "
-                   "< (SELECT coalesce(max(version), 0) FROM model_versions v WHERE v.name = m.name)",
-                   0, NULL, &rows, e);
+    st = kdb_query(
+        r->db,
+        "SELECT m.name, CAST(m.last_version AS TEXT) FROM models m WHERE m.last_version "
+        "< (SELECT coalesce(max(version), 0) FROM model_versions v WHERE v.name = m.name)",
+        0, NULL, &rows, e);
     if (st) return st;
     for (int i = 0; i < kdb_nrows(rows); i++)
-        problem(problems, "model %s: version counter %s is behind its versions", kdb_value(rows, i, 0),
-                kdb_value(rows, i, 1));
+        problem(problems, "model %s: version counter %s is behind its versions",
+                kdb_value(rows, i, 0), kdb_value(rows, i, 1));
     kdb_rows_free(rows);
     return K_OK;
 }
@@ -141,7 +145,8 @@ static int visit(void *vctx, const artifacts_entry *en)
     json_object_object_add(o, "size", json_object_new_int64(en->size));
     json_object_object_add(o, "age_seconds", json_object_new_int64((int64_t)en->age_s));
     int eligible = en->age_s >= c->grace_s;
-    if (c->remove) json_object_object_add(o, "removed", json_object_new_boolean(eligible && !c->dry_run));
+    if (c->remove)
+        json_object_object_add(o, "removed", json_object_new_boolean(eligible && !c->dry_run));
     json_object_array_add(en->sha[0] ? c->orphans : c->temps, o);
     if (c->remove && eligible && !c->dry_run && artifacts_unlink(c->art, en->path, NULL) == K_OK) {
         c->removed++;
@@ -177,9 +182,12 @@ kstatus kreg_check(kreg *r, int verify_hashes, json_object **out, kerr *e)
     if (!st) st = check_rows(r, problems, e);
     if (!st) st = check_artifacts(r, verify_hashes, problems, e);
     if (!st) st = scan(r, &c, report, e);
-    json_object_object_add(report, "ok", json_object_new_boolean(json_object_array_length(problems) == 0));
-    if (st) json_object_put(report);
-    else *out = report;
+    json_object_object_add(report, "ok",
+                           json_object_new_boolean(json_object_array_length(problems) == 0));
+    if (st)
+        json_object_put(report);
+    else
+        *out = report;
     return st;
 }
 
@@ -194,7 +202,9 @@ kstatus kreg_gc(kreg *r, double grace_s, int dry_run, json_object **out, kerr *e
     json_object_object_add(report, "dry_run", json_object_new_boolean(dry_run));
     json_object_object_add(report, "removed", json_object_new_int64(c.removed));
     json_object_object_add(report, "removed_bytes", json_object_new_int64(c.removed_bytes));
-    if (st) json_object_put(report);
-    else *out = report;
+    if (st)
+        json_object_put(report);
+    else
+        *out = report;
     return st;
 }

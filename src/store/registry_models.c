@@ -18,9 +18,9 @@ static json_object *feature_json(const kfeature *f)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "name", json_object_new_string(f->name));
-    json_object_object_add(o, "type",
-                           json_object_new_string(f->type == KFEAT_CATEGORICAL ? "categorical"
-                                                                               : "numeric"));
+    json_object_object_add(
+        o, "type",
+        json_object_new_string(f->type == KFEAT_CATEGORICAL ? "categorical" : "numeric"));
     if (!isnan(f->min)) json_object_object_add(o, "min", json_object_new_double(f->min));
     if (!isnan(f->max)) json_object_object_add(o, "max", json_object_new_double(f->max));
     if (f->n_categories)
@@ -34,9 +34,9 @@ static json_object *schema_json(const kspec *s)
     for (int i = 0; i < s->n_features; i++)
         json_object_array_add(feats, feature_json(&s->features[i]));
     json_object_object_add(o, "features", feats);
-    json_object_object_add(o, "task", json_object_new_string(s->task == KTASK_CLASSIFICATION
-                                                                  ? "classification"
-                                                                  : "regression"));
+    json_object_object_add(
+        o, "task",
+        json_object_new_string(s->task == KTASK_CLASSIFICATION ? "classification" : "regression"));
     json_object_object_add(o, "estimator", json_object_new_string(est_names[s->kind]));
     json_object_object_add(o, "outputs", json_object_new_int(kspec_n_values(s)));
     if (s->task == KTASK_CLASSIFICATION) {
@@ -65,8 +65,8 @@ typedef struct {
     kreg_version *out;
 } reg_ctx;
 
-static kstatus must_exist(kreg *r, const char *sql, int n, const char *const *p,
-                          const char *what, kerr *e)
+static kstatus must_exist(kreg *r, const char *sql, int n, const char *const *p, const char *what,
+                          kerr *e)
 {
     kdb_rows *rows;
     kstatus st = kreg__query_one(r, sql, n, p, &rows, what, e);
@@ -152,8 +152,8 @@ static kstatus insert_version(kreg *r, reg_ctx *c, int64_t v, const char *now, k
     return st;
 }
 
-static kstatus put_tags(kreg *r, const char *name, int64_t version, int n,
-                        const char *const *keys, const char *const *values, kerr *e)
+static kstatus put_tags(kreg *r, const char *name, int64_t version, int n, const char *const *keys,
+                        const char *const *values, kerr *e)
 {
     char vs[24];
     kreg__i64(version, vs);
@@ -198,8 +198,10 @@ static kstatus register_txn(kreg *r, void *ctx, kerr *e)
     if (!st) st = insert_version(r, c, v, now, e);
     if (!st && q->description && *q->description) {
         const char *p[] = {q->name, q->description};
-        st = kdb_query(r->db, "UPDATE models SET description = $2 WHERE name = $1 AND "
-                              "description = ''", 2, p, NULL, e);
+        st = kdb_query(r->db,
+                       "UPDATE models SET description = $2 WHERE name = $1 AND "
+                       "description = ''",
+                       2, p, NULL, e);
     }
     if (!st) st = put_tags(r, q->name, v, q->n_tags, q->tag_keys, q->tag_values, e);
     if (!st && q->alias) st = upsert_alias(r, q->name, q->alias, v, q->who, e);
@@ -217,7 +219,8 @@ static kstatus check_request(const kreg_register_req *q, kerr *e)
 {
     kstatus st = kreg_check_name("model", q->name, e);
     if (!st && q->alias) st = kreg_check_alias(q->alias, e);
-    for (int i = 0; !st && i < q->n_tags; i++) st = kreg__check_tag(q->tag_keys[i], q->tag_values[i], e);
+    for (int i = 0; !st && i < q->n_tags; i++)
+        st = kreg__check_tag(q->tag_keys[i], q->tag_values[i], e);
     if (!st && (!q->who || !*q->who)) st = kerr_set(e, K_INVALID, "registration needs a user name");
     if (!st && q->description && strlen(q->description) > 8192)
         st = kerr_set(e, K_LIMIT, "description is longer than 8192 bytes");
@@ -306,8 +309,7 @@ static kstatus unalias_txn(kreg *r, void *ctx, kerr *e)
     return st;
 }
 
-kstatus kreg_delete_alias(kreg *r, const char *name, const char *alias, const char *who,
-                          kerr *e)
+kstatus kreg_delete_alias(kreg *r, const char *name, const char *alias, const char *who, kerr *e)
 {
     kstatus st = kreg_check_name("model", name, e);
     if (!st) st = kreg_check_alias(alias, e);
@@ -331,11 +333,12 @@ static kstatus tags_txn(kreg *r, void *ctx, kerr *e)
     return st;
 }
 
-kstatus kreg_set_tags(kreg *r, const char *name, int64_t version, int n,
-                      const char *const *keys, const char *const *values, kerr *e)
+kstatus kreg_set_tags(kreg *r, const char *name, int64_t version, int n, const char *const *keys,
+                      const char *const *values, kerr *e)
 {
     kstatus st = kreg_check_name("model", name, e);
-    for (int i = 0; !st && i < n; i++) st = kreg__check_tag(keys[i], values[i], e);
+    for (int i = 0; !st && i < n; i++)
+        st = kreg__check_tag(keys[i], values[i], e);
     if (st) return st;
     edit_ctx c = {.name = name, .version = version, .n = n, .keys = keys, .values = values};
     return kreg__write(r, tags_txn, &c, e);
@@ -400,8 +403,8 @@ static kstatus delete_txn(kreg *r, void *ctx, kerr *e)
     const char *p[] = {c->name, kreg__i64(c->version, vs)};
     if (!st)
         st = kdb_query(r->db,
-                       "DELETE FROM model_tags WHERE name = $1 AND version = CAST($2 AS BIGINT)",
-                       2, p, NULL, e);
+                       "DELETE FROM model_tags WHERE name = $1 AND version = CAST($2 AS BIGINT)", 2,
+                       p, NULL, e);
     if (!st)
         st = kdb_query(r->db,
                        "DELETE FROM model_versions WHERE name = $1 AND version = "

@@ -68,10 +68,11 @@ _Static_assert(N_MIGRATIONS == KREG_SCHEMA_VERSION, "one migration per schema ve
 
 static int has_meta_table(kreg *r, kerr *e, kstatus *st)
 {
-    const char *sql = kdb_kind(r->db) == KDB_SQLITE
-                          ? "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kiln_meta'"
-                          : "SELECT 1 FROM pg_catalog.pg_tables WHERE tablename = 'kiln_meta' "
-                            "AND schemaname = current_schema()";
+    const char *sql =
+        kdb_kind(r->db) == KDB_SQLITE
+            ? "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kiln_meta'"
+            : "SELECT 1 FROM pg_catalog.pg_tables WHERE tablename = 'kiln_meta' "
+              "AND schemaname = current_schema()";
     kdb_rows *rows;
     *st = kdb_query(r->db, sql, 0, NULL, &rows, e);
     int yes = !*st && kdb_nrows(rows) > 0;

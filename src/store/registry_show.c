@@ -20,17 +20,10 @@ static json_object *stored_json(const char *text)
 static kstatus tags_of(kreg *r, const char *name, const char *version, json_object **out, kerr *e)
 {
     const char *p[] = {name, version};
-    kdb_rows *rows;
-    kstatus st = kdb_query(r->db,
-                           "SELECT key, value FROM model_tags WHERE name = $1 AND version = "
-                           "CAST($2 AS BIGINT) ORDER BY key",
-                           2, p, &rows, e);
-    if (st) return st;
-    *out = json_object_new_object();
-    for (int i = 0; i < kdb_nrows(rows); i++)
-        add(*out, kdb_value(rows, i, 0), json_object_new_string(kdb_value(rows, i, 1)));
-    kdb_rows_free(rows);
-    return K_OK;
+    return kreg__kv_json(r,
+                         "SELECT key, value FROM model_tags WHERE name = $1 AND version = "
+                         "CAST($2 AS BIGINT) ORDER BY key",
+                         2, p, out, e);
 }
 
 /* Aliases of a model as {alias: version}, or of one version as [alias…] (version != NULL). */
@@ -117,7 +110,8 @@ static kstatus versions_of(kreg *r, const char *name, json_object **out, kerr *e
                            1, p, &rows, e);
     if (st) return st;
     *out = json_object_new_array();
-    for (int i = 0; i < kdb_nrows(rows); i++) json_object_array_add(*out, version_summary(rows, i));
+    for (int i = 0; i < kdb_nrows(rows); i++)
+        json_object_array_add(*out, version_summary(rows, i));
     kdb_rows_free(rows);
     return K_OK;
 }
@@ -154,26 +148,37 @@ kstatus kreg_show_model(kreg *r, const char *name, json_object **out, kerr *e)
     return K_OK;
 }
 
-static const char *const version_cols[] = {
-    "name",          "version",        "archived",       "package_sha256", "package_size",
-    "source_sha256", "source_format",  "framework",      "framework_version", "task",
-    "n_features",    "schema",         "metadata",       "config",         "description",
-    "parent_version", "run_id",        "dataset",        "registered_by",  "registered_at"};
+static const char *const version_cols[] = {"name",           "version",      "archived",
+                                           "package_sha256", "package_size", "source_sha256",
+                                           "source_format",  "framework",    "framework_version",
+                                           "task",           "n_features",   "schema",
+                                           "metadata",       "config",       "description",
+                                           "parent_version", "run_id",       "dataset",
+                                           "registered_by",  "registered_at"};
 
 static json_object *version_field(const kdb_rows *rows, int col)
 {
     const char *v = kdb_value(rows, 0, col);
     switch (col) {
-    case 1: case 4: case 10: case 15: return kreg__jint(v);
-    case 2: return json_object_new_boolean(v && strcmp(v, "0") != 0);
-    case 11: case 12: case 13: return stored_json(v);
-    case 19: return kreg__jtime(v);
-    default: return kreg__jstr(v);
+    case 1:
+    case 4:
+    case 10:
+    case 15:
+        return kreg__jint(v);
+    case 2:
+        return json_object_new_boolean(v && strcmp(v, "0") != 0);
+    case 11:
+    case 12:
+    case 13:
+        return stored_json(v);
+    case 19:
+        return kreg__jtime(v);
+    default:
+        return kreg__jstr(v);
     }
 }
 
-kstatus kreg_show_version(kreg *r, const char *name, int64_t version, json_object **out,
-                          kerr *e)
+kstatus kreg_show_version(kreg *r, const char *name, int64_t version, json_object **out, kerr *e)
 {
     char vs[24], what[300];
     const char *p[] = {name, kreg__i64(version, vs)};

@@ -24,15 +24,18 @@ static kstatus check_run_id(const char *id, kerr *e)
 {
     size_t n = strlen(id);
     int ok = n == KRUNS_ID_LEN - 1;
-    for (size_t i = 0; ok && i < n; i++) ok = isxdigit((unsigned char)id[i]) && !isupper((unsigned char)id[i]);
-    return ok ? K_OK : kerr_set(e, K_INVALID, "invalid run id '%.64s' (32 lowercase hex digits)", id);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isxdigit((unsigned char)id[i]) && !isupper((unsigned char)id[i]);
+    return ok ? K_OK
+              : kerr_set(e, K_INVALID, "invalid run id '%.64s' (32 lowercase hex digits)", id);
 }
 
 static kstatus check_artifact_path(const char *p, kerr *e)
 {
     size_t n = p ? strlen(p) : 0;
     int ok = n >= 1 && n <= 512 && p[0] != '/' && !strstr(p, "..");
-    for (size_t i = 0; ok && i < n; i++) ok = (unsigned char)p[i] >= 0x20;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)p[i] >= 0x20;
     return ok ? K_OK : kerr_set(e, K_INVALID, "invalid artifact path '%.200s'", p ? p : "");
 }
 
@@ -40,12 +43,15 @@ static kstatus check_request(const kruns_log_req *q, kerr *e)
 {
     kstatus st = K_OK;
     int creating = !q->run_id || !*q->run_id;
-    if (creating) st = kreg_check_name("experiment", q->experiment, e);
-    else st = check_run_id(q->run_id, e);
+    if (creating)
+        st = kreg_check_name("experiment", q->experiment, e);
+    else
+        st = check_run_id(q->run_id, e);
     if (!st && q->status && !valid_status(q->status))
-        st = kerr_set(e, K_INVALID, "invalid run status '%.40s' (RUNNING, FINISHED, FAILED, KILLED)",
-                      q->status);
-    if (!st && q->name && strlen(q->name) > 256) st = kerr_set(e, K_LIMIT, "run name is longer than 256 bytes");
+        st = kerr_set(e, K_INVALID,
+                      "invalid run status '%.40s' (RUNNING, FINISHED, FAILED, KILLED)", q->status);
+    if (!st && q->name && strlen(q->name) > 256)
+        st = kerr_set(e, K_LIMIT, "run name is longer than 256 bytes");
     if (!st && (!q->who || !*q->who)) st = kerr_set(e, K_INVALID, "a run needs a user name");
     for (int i = 0; !st && i < q->n_params; i++)
         st = kreg__check_tag(q->params[i].key, q->params[i].value, e);
@@ -56,7 +62,8 @@ static kstatus check_request(const kruns_log_req *q, kerr *e)
         if (!st && q->metrics[i].step < 0)
             st = kerr_set(e, K_INVALID, "metric '%s' has a negative step", q->metrics[i].key);
     }
-    for (int i = 0; !st && i < q->n_artifacts; i++) st = check_artifact_path(q->artifacts[i].path, e);
+    for (int i = 0; !st && i < q->n_artifacts; i++)
+        st = check_artifact_path(q->artifacts[i].path, e);
     return st;
 }
 
@@ -78,8 +85,9 @@ static kstatus create_run(kreg *r, log_ctx *c, const char *now, kerr *e)
                            "INSERT INTO experiments (name, created_at) VALUES ($1, "
                            "CAST($2 AS BIGINT)) ON CONFLICT (name) DO NOTHING",
                            2, pe, NULL, e);
-    const char *p[] = {c->id, q->experiment, q->name ? q->name : "", status, now,
-                       strcmp(status, "RUNNING") ? now : NULL, q->who};
+    const char *p[] = {c->id,  q->experiment, q->name ? q->name : "",
+                       status, now,           strcmp(status, "RUNNING") ? now : NULL,
+                       q->who};
     if (!st)
         st = kdb_query(r->db,
                        "INSERT INTO runs (id, experiment, name, status, start_time, end_time, "
@@ -125,8 +133,9 @@ static kstatus log_param(kreg *r, const char *id, const kruns_param *pa, kerr *e
     st = kdb_query(r->db, "SELECT value FROM run_params WHERE run_id = $1 AND key = $2", 2, p,
                    &rows, e);
     if (!st && strcmp(kdb_value(rows, 0, 0), pa->value) != 0)
-        st = kerr_set(e, K_CONFLICT, "param '%s' of run %s is already '%.100s'; params do not change",
-                      pa->key, id, kdb_value(rows, 0, 0));
+        st = kerr_set(e, K_CONFLICT,
+                      "param '%s' of run %s is already '%.100s'; params do not change", pa->key, id,
+                      kdb_value(rows, 0, 0));
     kdb_rows_free(rows);
     return st;
 }
@@ -135,8 +144,8 @@ static kstatus log_metric(kreg *r, const char *id, const kruns_metric *m, const 
 {
     char value[32], step[24], ts[24];
     num_format_shortest(m->value, value);
-    const char *p[] = {id, m->key, kreg__i64(m->step, step), m->ts_ms ? kreg__i64(m->ts_ms, ts) : now,
-                       value};
+    const char *p[] = {id, m->key, kreg__i64(m->step, step),
+                       m->ts_ms ? kreg__i64(m->ts_ms, ts) : now, value};
     return kdb_query(r->db,
                      "INSERT INTO run_metrics (run_id, key, step, ts, value) VALUES ($1, $2, "
                      "CAST($3 AS BIGINT), CAST($4 AS BIGINT), CAST($5 AS DOUBLE PRECISION))",
@@ -162,8 +171,10 @@ static kstatus log_txn(kreg *r, void *ctx, kerr *e)
     char now[24];
     kreg__i64(kreg__now_ms(), now);
     kstatus st = q->run_id && *q->run_id ? update_run(r, c, now, e) : create_run(r, c, now, e);
-    for (int i = 0; !st && i < q->n_params; i++) st = log_param(r, c->id, &q->params[i], e);
-    for (int i = 0; !st && i < q->n_metrics; i++) st = log_metric(r, c->id, &q->metrics[i], now, e);
+    for (int i = 0; !st && i < q->n_params; i++)
+        st = log_param(r, c->id, &q->params[i], e);
+    for (int i = 0; !st && i < q->n_metrics; i++)
+        st = log_metric(r, c->id, &q->metrics[i], now, e);
     for (int i = 0; !st && i < q->n_artifacts; i++)
         st = log_artifact(r, c->id, &q->artifacts[i], c->shas[i], e);
     return st;
@@ -227,7 +238,8 @@ static kstatus last_metrics(kreg *r, const char *id, json_object **out, kerr *e)
                            1, p, &rows, e);
     if (st) return st;
     *out = json_object_new_object();
-    for (int i = 0; i < kdb_nrows(rows); i++) add(*out, kdb_value(rows, i, 0), number(kdb_value(rows, i, 1)));
+    for (int i = 0; i < kdb_nrows(rows); i++)
+        add(*out, kdb_value(rows, i, 0), number(kdb_value(rows, i, 1)));
     kdb_rows_free(rows);
     return K_OK;
 }
@@ -236,11 +248,14 @@ kstatus kruns_list(kreg *r, const char *experiment, json_object **out, kerr *e)
 {
     const char *p[] = {experiment};
     kdb_rows *rows;
-    kstatus st = experiment
-                     ? kdb_query(r->db, "SELECT " RUN_COLS " FROM runs WHERE experiment = $1 "
-                                        "ORDER BY start_time DESC, id", 1, p, &rows, e)
-                     : kdb_query(r->db, "SELECT " RUN_COLS " FROM runs ORDER BY start_time "
-                                        "DESC, id", 0, NULL, &rows, e);
+    kstatus st = experiment ? kdb_query(r->db,
+                                        "SELECT " RUN_COLS " FROM runs WHERE experiment = $1 "
+                                        "ORDER BY start_time DESC, id",
+                                        1, p, &rows, e)
+                            : kdb_query(r->db,
+                                        "SELECT " RUN_COLS " FROM runs ORDER BY start_time "
+                                        "DESC, id",
+                                        0, NULL, &rows, e);
     if (st) return st;
     json_object *list = json_object_new_array();
     for (int i = 0; !st && i < kdb_nrows(rows); i++) {
@@ -250,24 +265,21 @@ kstatus kruns_list(kreg *r, const char *experiment, json_object **out, kerr *e)
         json_object_array_add(list, run);
     }
     kdb_rows_free(rows);
-    if (st) json_object_put(list);
-    else *out = list;
+    if (st)
+        json_object_put(list);
+    else
+        *out = list;
     return st;
 }
 
 static kstatus params_of(kreg *r, const char *id, json_object *run, kerr *e)
 {
     const char *p[] = {id};
-    kdb_rows *rows;
-    kstatus st = kdb_query(r->db, "SELECT key, value FROM run_params WHERE run_id = $1 ORDER BY key",
-                           1, p, &rows, e);
-    if (st) return st;
-    json_object *o = json_object_new_object();
-    for (int i = 0; i < kdb_nrows(rows); i++)
-        add(o, kdb_value(rows, i, 0), json_object_new_string(kdb_value(rows, i, 1)));
-    add(run, "params", o);
-    kdb_rows_free(rows);
-    return K_OK;
+    json_object *o;
+    kstatus st = kreg__kv_json(
+        r, "SELECT key, value FROM run_params WHERE run_id = $1 ORDER BY key", 1, p, &o, e);
+    if (!st) add(run, "params", o);
+    return st;
 }
 
 static kstatus metrics_of(kreg *r, const char *id, json_object *run, kerr *e)
@@ -335,7 +347,9 @@ kstatus kruns_show(kreg *r, const char *run_id, json_object **out, kerr *e)
     st = params_of(r, run_id, run, e);
     if (!st) st = metrics_of(r, run_id, run, e);
     if (!st) st = artifacts_of(r, run_id, run, e);
-    if (st) json_object_put(run);
-    else *out = run;
+    if (st)
+        json_object_put(run);
+    else
+        *out = run;
     return st;
 }

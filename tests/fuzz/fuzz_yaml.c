@@ -16,7 +16,8 @@ static void walk(struct json_object *o, int depth, size_t *nodes)
         if (n > YAML_MAX_SCALAR || strlen(json_object_get_string(o)) != n) abort();
     } else if (json_object_is_type(o, json_type_array)) {
         size_t n = json_object_array_length(o);
-        for (size_t i = 0; i < n; i++) walk(json_object_array_get_idx(o, i), depth + 1, nodes);
+        for (size_t i = 0; i < n; i++)
+            walk(json_object_array_get_idx(o, i), depth + 1, nodes);
     } else if (json_object_is_type(o, json_type_object)) {
         json_object_object_foreach(o, key, val)
         {

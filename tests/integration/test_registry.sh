@@ -180,6 +180,21 @@ set_schema() { # version
   fi
 }
 
+suite_corrupt_db() {
+  [ "$backend" = sqlite ] || return 0
+  local bad=$dir/corrupt-home sum
+  mkdir -p "$bad"
+  head -c 8192 /dev/urandom >"$bad/registry.db"
+  sum=$(sha256sum "$bad/registry.db")
+  check "a corrupt database file -> 1 with a clear error" code 1 k models list --home "$bad"
+  says "not a valid SQLite registry database" || fails=$((fails + 1))
+  check "and the file is untouched, nothing created beside it" \
+    bash -c "[ \"\$(sha256sum '$bad/registry.db')\" = '$sum' ] && [ -z \"\$(ls '$bad' | grep -v '^registry.db$' | grep -v '^artifacts$')\" ]"
+  # a real registry cut short mid-file
+  cp "$home/registry.db" "$bad/registry.db" 2>/dev/null && truncate -s 4096 "$bad/registry.db"
+  check "a truncated database is refused (exit 1), not half-read" code 1 k store check --home "$bad"
+}
+
 suite_schema() {
   check "store migrate reports the schema is current" bash -c "'$kiln' store migrate | grep -q 'up to date'"
   set_schema 99
@@ -245,6 +260,7 @@ run_backend() {
   suite_bad_input
   suite_integrity
   suite_runs
+  suite_corrupt_db
   suite_schema
   suite_concurrency
   suite_crash

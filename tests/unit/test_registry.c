@@ -85,8 +85,8 @@ static kreg *open_reg(int pg)
 
 static kreg_version reg(kreg *r, const char *name, const char *alias)
 {
-    kreg_register_req q = {.name = name, .package = pkg.data, .package_len = pkg.len,
-                           .who = "unit", .alias = alias};
+    kreg_register_req q = {
+        .name = name, .package = pkg.data, .package_len = pkg.len, .who = "unit", .alias = alias};
     kreg_version v;
     kerr e = {0};
     if (kreg_register(r, &q, &v, &e)) fail_msg("register: %s", e.msg);
@@ -130,8 +130,14 @@ static void lifecycle(int pg)
     kreg_close(r);
 }
 
-static void test_lifecycle_sqlite(void **state) { lifecycle(0); }
-static void test_lifecycle_pg(void **state) { lifecycle(1); }
+static void test_lifecycle_sqlite(void **state)
+{
+    lifecycle(0);
+}
+static void test_lifecycle_pg(void **state)
+{
+    lifecycle(1);
+}
 
 /* Another connection notices a change through kreg_changes within a second. */
 static void changes(int pg)
@@ -162,8 +168,14 @@ static void changes(int pg)
     kreg_close(watcher);
 }
 
-static void test_changes_sqlite(void **state) { changes(0); }
-static void test_changes_pg(void **state) { changes(1); }
+static void test_changes_sqlite(void **state)
+{
+    changes(0);
+}
+static void test_changes_pg(void **state)
+{
+    changes(1);
+}
 
 static void test_names(void **state)
 {
@@ -212,9 +224,12 @@ static void test_bad_package(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lifecycle_sqlite), cmocka_unit_test(test_lifecycle_pg),
-        cmocka_unit_test(test_changes_sqlite),   cmocka_unit_test(test_changes_pg),
-        cmocka_unit_test(test_names),            cmocka_unit_test(test_bad_package),
+        cmocka_unit_test(test_lifecycle_sqlite),
+        cmocka_unit_test(test_lifecycle_pg),
+        cmocka_unit_test(test_changes_sqlite),
+        cmocka_unit_test(test_changes_pg),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_bad_package),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -19,18 +19,18 @@
 #include "data/yaml.h"
 
 static const char seed_config[] = "model:\n"
-                                   "  version: \"1.2.3\"\n"
-                                   "  framework: \"scikit-learn\"\n"
-                                   "  framework_version: \"1.3.0\"\n"
-                                   "  \n"
-                                   "data:\n"
-                                   "  training_set: \"s3://bucket/data/v1.2/train.parquet\"\n"
-                                   "  validation_set: \"s3://bucket/data/v1.2/val.parquet\"\n"
-                                   "  \n"
-                                   "parameters:\n"
-                                   "  learning_rate: 0.001\n"
-                                   "  batch_size: 32\n"
-                                   "  epochs: 100\n";
+                                  "  version: \"1.2.3\"\n"
+                                  "  framework: \"scikit-learn\"\n"
+                                  "  framework_version: \"1.3.0\"\n"
+                                  "  \n"
+                                  "data:\n"
+                                  "  training_set: \"s3://bucket/data/v1.2/train.parquet\"\n"
+                                  "  validation_set: \"s3://bucket/data/v1.2/val.parquet\"\n"
+                                  "  \n"
+                                  "parameters:\n"
+                                  "  learning_rate: 0.001\n"
+                                  "  batch_size: 32\n"
+                                  "  epochs: 100\n";
 
 static struct json_object *parse_ok(const char *text)
 {
@@ -182,7 +182,8 @@ static void test_nulls_and_bools(void **state)
 {
     (void)state;
     const char *nulls[] = {"~", "null", "Null", "NULL", "", "!!null ''", "!!null ~"};
-    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++) want_null(nulls[i]);
+    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+        want_null(nulls[i]);
     want_bool("true", 1);
     want_bool("True", 1);
     want_bool("TRUE", 1);
@@ -211,8 +212,19 @@ static void test_ints(void **state)
     want_int("-9223372036854775808", INT64_MIN);
     want_int("0x7fffffffffffffff", INT64_MAX);
     want_int("!!int '12'", 12);
-    const char *strings[] = {"1_000", "0b101", "0x", "0o", "0o8", "0xg", "-0x1", "+0o7", "12abc",
-                             "1 2", "99999999999999999999x", "--1", "+"};
+    const char *strings[] = {"1_000",
+                             "0b101",
+                             "0x",
+                             "0o",
+                             "0o8",
+                             "0xg",
+                             "-0x1",
+                             "+0o7",
+                             "12abc",
+                             "1 2",
+                             "99999999999999999999x",
+                             "--1",
+                             "+"};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
         want_string(strings[i], strings[i]);
     check_fail("v: 9223372036854775808", K_RANGE, "line 1, column 4: number out of range");
@@ -241,8 +253,8 @@ static void test_floats(void **state)
     want_double(".NAN", NAN);
     want_double("!!float 1", 1.0);
     want_double("!!float '2.5'", 2.5);
-    const char *strings[] = {".", "1.2.3", "1e", "e3", "1e+", ".e1", ".infinity", "-.nan",
-                             "inf", "nan", "0x1p3", "1.5f", "1,5"};
+    const char *strings[] = {".",     "1.2.3", "1e",  "e3",    "1e+",  ".e1", ".infinity",
+                             "-.nan", "inf",   "nan", "0x1p3", "1.5f", "1,5"};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
         want_string(strings[i], strings[i]);
     check_fail("v: 1e999", K_RANGE, "number out of range");
@@ -263,7 +275,8 @@ static void test_strings_and_tags(void **state)
     want_string("s3://bucket/x", "s3://bucket/x");
     want_string("a b  c", "a b  c");
     check_json("v: |\n  12\n  x\nw: >\n  a\n  b\n", "{\"v\":\"12\\nx\\n\",\"w\":\"a b\\n\"}");
-    check_json("1: a\nnull: b\ntrue: c\n'': d\n", "{\"1\":\"a\",\"null\":\"b\",\"true\":\"c\",\"\":\"d\"}");
+    check_json("1: a\nnull: b\ntrue: c\n'': d\n",
+               "{\"1\":\"a\",\"null\":\"b\",\"true\":\"c\",\"\":\"d\"}");
     check_json("!!map {a: !!seq [1]}", "{\"a\":[1]}");
     check_fail("v: !!bool yes", K_FORMAT, "line 1, column 4: value does not match its tag");
     check_fail("v: !!int 1.5", K_FORMAT, "value does not match its tag");
@@ -285,7 +298,8 @@ static void test_flow_and_nesting(void **state)
                "{\"a\":[1,2,{\"b\":\"c\"}],\"d\":{},\"e\":[],\"f\":\"x, y\"}");
     check_json("- - 1\n  - 2\n- - - x\n- []\n- {k: [~, true]}\n",
                "[[1,2],[[\"x\"]],[],{\"k\":[null,true]}]");
-    check_json("a:\n- 1\n- b: [2, [3]]\n  c:\n    - d\n", "{\"a\":[1,{\"b\":[2,[3]],\"c\":[\"d\"]}]}");
+    check_json("a:\n- 1\n- b: [2, [3]]\n  c:\n    - d\n",
+               "{\"a\":[1,{\"b\":[2,[3]],\"c\":[\"d\"]}]}");
     check_json("a:\nb: \n", "{\"a\":null,\"b\":null}");
     check_json("[a, b]", "[\"a\",\"b\"]");
     check_json("hello", "\"hello\"");
@@ -295,10 +309,13 @@ static void test_flow_and_nesting(void **state)
 static void test_empty_documents(void **state)
 {
     (void)state;
-    const char *empty[] = {"", "\n\n", "# only a comment\n", "---\n", "---\n...\n", "~",
-                           "null\n", "%YAML 1.2\n---\n"};
-    for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) check_json(empty[i], "{}");
-    check_json("\xEF\xBB\xBF" "a: 1\n", "{\"a\":1}");
+    const char *empty[] = {"",  "\n\n",   "# only a comment\n", "---\n", "---\n...\n",
+                           "~", "null\n", "%YAML 1.2\n---\n"};
+    for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++)
+        check_json(empty[i], "{}");
+    check_json("\xEF\xBB\xBF"
+               "a: 1\n",
+               "{\"a\":1}");
     check_json("---\na: 1\n...\n", "{\"a\":1}");
 }
 
@@ -306,12 +323,16 @@ static void test_malformed(void **state)
 {
     (void)state;
     check_fail("a: 1\n  b: 2\n", K_FORMAT, "line 2, column 4: mapping values are not allowed");
-    check_fail("a: 1\nb:\n\t- 1\n", K_FORMAT, "line 3, column 1: found character that cannot start");
-    check_fail("a: 1\nb: [1, 2\nc: 3\n", K_FORMAT, "(while parsing a flow sequence at line 2, column 4)");
+    check_fail("a: 1\nb:\n\t- 1\n", K_FORMAT,
+               "line 3, column 1: found character that cannot start");
+    check_fail("a: 1\nb: [1, 2\nc: 3\n", K_FORMAT,
+               "(while parsing a flow sequence at line 2, column 4)");
     check_fail("a: 1\nb: \"open\n", K_FORMAT, "while scanning a quoted scalar at line 2, column 4");
     check_fail("a: 1\nb: 2\n- c\n", K_FORMAT, "line 3, column 1: ");
     check_fail("a: 1\nb: \xff\n", K_FORMAT, "line 2, column 4: invalid leading UTF-8 octet (#FF)");
-    check_fail("a: 1\nb: x\x01y\n", K_FORMAT, "line 2, column 5: control characters are not allowed");
+    check_fail("a: 1\nb: \xc3", K_FORMAT, "line 2, column 4: incomplete UTF-8 octet sequence");
+    check_fail("a: 1\nb: x\x01y\n", K_FORMAT,
+               "line 2, column 5: control characters are not allowed");
     check_fail_len("a: 1\0", 5, K_FORMAT, "line 1, column 5: control characters are not allowed");
     check_fail("? [a]\n: b\n", K_FORMAT, "line 1, column 3: mapping keys must be scalars");
     check_fail("{[a]: b}", K_FORMAT, "mapping keys must be scalars");
@@ -324,6 +345,9 @@ static void test_duplicate_keys(void **state)
     check_fail("x:\n  k: 1\n  k: 1\n", K_FORMAT, "line 3, column 3: duplicate key \"k\"");
     check_fail("{a: 1, 'a': 2}", K_FORMAT, "duplicate key \"a\"");
     check_fail("\"a\\nb\": 1\n\"a\\nb\": 2\n", K_FORMAT, "duplicate key \"a?b\"");
+    check_fail("0123456789012345678901234567890123456789XYZ: 1\n"
+               "0123456789012345678901234567890123456789XYZ: 2\n",
+               K_FORMAT, "duplicate key \"0123456789012345678901234567890123456789...\"");
     check_json("a: 1\nx: {a: 2}\n", "{\"a\":1,\"x\":{\"a\":2}}"); /* same key, other mapping */
 }
 
@@ -348,10 +372,12 @@ static char *nest(int n, const char *open, const char *mid, const char *close)
     size_t lo = strlen(open), lm = strlen(mid), lc = strlen(close);
     char *s = malloc((size_t)n * (lo + lc) + lm + 1), *p = s;
     assert_non_null(s);
-    for (int i = 0; i < n; i++, p += lo) memcpy(p, open, lo);
+    for (int i = 0; i < n; i++, p += lo)
+        memcpy(p, open, lo);
     memcpy(p, mid, lm);
     p += lm;
-    for (int i = 0; i < n; i++, p += lc) memcpy(p, close, lc);
+    for (int i = 0; i < n; i++, p += lc)
+        memcpy(p, close, lc);
     *p = 0;
     return s;
 }
@@ -386,7 +412,8 @@ static char *flat(int n)
     char *s = malloc(2 * (size_t)n + 2);
     assert_non_null(s);
     s[0] = '[';
-    for (int i = 0; i < n; i++) memcpy(s + 1 + 2 * i, i + 1 < n ? "1," : "1]", 2);
+    for (int i = 0; i < n; i++)
+        memcpy(s + 1 + 2 * i, i + 1 < n ? "1," : "1]", 2);
     s[2 * n + 1] = 0;
     return s;
 }
@@ -405,7 +432,8 @@ static void test_node_limit(void **state)
     size_t cap = 50000 * 16, at = 0;
     char *map = malloc(cap);
     assert_non_null(map);
-    for (int i = 0; i < 50000; i++) at += (size_t)snprintf(map + at, cap - at, "k%d: 1\n", i);
+    for (int i = 0; i < 50000; i++)
+        at += (size_t)snprintf(map + at, cap - at, "k%d: 1\n", i);
     check_fail(map, K_LIMIT, "more than 100000 nodes");
     free(map);
 }
@@ -445,13 +473,20 @@ static void test_size_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seed_config),      cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_nulls_and_bools),  cmocka_unit_test(test_ints),
-        cmocka_unit_test(test_floats),           cmocka_unit_test(test_strings_and_tags),
-        cmocka_unit_test(test_flow_and_nesting), cmocka_unit_test(test_empty_documents),
-        cmocka_unit_test(test_malformed),        cmocka_unit_test(test_duplicate_keys),
-        cmocka_unit_test(test_anchors_and_aliases), cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_node_limit),       cmocka_unit_test(test_documents),
+        cmocka_unit_test(test_seed_config),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_nulls_and_bools),
+        cmocka_unit_test(test_ints),
+        cmocka_unit_test(test_floats),
+        cmocka_unit_test(test_strings_and_tags),
+        cmocka_unit_test(test_flow_and_nesting),
+        cmocka_unit_test(test_empty_documents),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_anchors_and_aliases),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_node_limit),
+        cmocka_unit_test(test_documents),
         cmocka_unit_test(test_size_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
