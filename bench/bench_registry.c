@@ -35,8 +35,8 @@
 #include "model/spec.h"
 #include "store/registry.h"
 
-#define BLOCK_REG 10     /* registrations per interleaved block */
-#define BLOCK_READ 1000  /* lookups per interleaved block */
+#define BLOCK_REG 10    /* registrations per interleaved block */
+#define BLOCK_READ 1000 /* lookups per interleaved block */
 #define WARM_REG 5
 #define WARM_READ 1000
 
@@ -91,12 +91,19 @@ static void add(samples *s, double t)
 static double sum(const samples *s)
 {
     double a = 0;
-    for (size_t i = 0; i < s->n; i++) a += s->t[i];
+    for (size_t i = 0; i < s->n; i++)
+        a += s->t[i];
     return a;
 }
 
-static double mean(const samples *s) { return s->n ? sum(s) / (double)s->n : 0; }
-static double rate(const samples *s) { return s->n ? (double)s->n / sum(s) : 0; }
+static double mean(const samples *s)
+{
+    return s->n ? sum(s) / (double)s->n : 0;
+}
+static double rate(const samples *s)
+{
+    return s->n ? (double)s->n / sum(s) : 0;
+}
 
 static double pct(samples *s, double p)
 {
@@ -119,7 +126,8 @@ typedef struct {
 
 static void lite_check(peer *p, int rc, const char *what)
 {
-    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) die(what, sqlite3_errmsg(p->lite));
+    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        die(what, sqlite3_errmsg(p->lite));
 }
 
 static void pg_check(PGresult *res, ExecStatusType want, const char *what)
@@ -138,22 +146,23 @@ static void peer_open(peer *p, const char *store, int pg)
         p->conn = PQconnectdb(store);
         if (PQstatus(p->conn) != CONNECTION_OK) die("peer: connect", PQerrorMessage(p->conn));
         pg_check(PQexec(p->conn, "SET client_min_messages = warning"), PGRES_COMMAND_OK, "peer");
-        pg_check(PQexec(p->conn, "DROP TABLE IF EXISTS bench_peer"), PGRES_COMMAND_OK, "peer: drop");
+        pg_check(PQexec(p->conn, "DROP TABLE IF EXISTS bench_peer"), PGRES_COMMAND_OK,
+                 "peer: drop");
         pg_check(PQexec(p->conn, "CREATE TABLE bench_peer (id BIGINT PRIMARY KEY, name TEXT NOT "
                                  "NULL, sha TEXT NOT NULL, size BIGINT NOT NULL)"),
                  PGRES_COMMAND_OK, "peer: create");
-        pg_check(PQprepare(p->conn, "ins", "INSERT INTO bench_peer VALUES ($1, $2, $3, $4)", 4,
-                           NULL),
-                 PGRES_COMMAND_OK, "peer: prepare insert");
+        pg_check(
+            PQprepare(p->conn, "ins", "INSERT INTO bench_peer VALUES ($1, $2, $3, $4)", 4, NULL),
+            PGRES_COMMAND_OK, "peer: prepare insert");
         pg_check(PQprepare(p->conn, "sel", "SELECT name, sha, size FROM bench_peer WHERE id = $1",
                            1, NULL),
                  PGRES_COMMAND_OK, "peer: prepare select");
         return;
     }
     const char *slash = strrchr(store, '/');
-    int n = slash ? snprintf(p->path, sizeof p->path, "%.*s/bench_peer.db", (int)(slash - store),
-                             store)
-                  : snprintf(p->path, sizeof p->path, "bench_peer.db");
+    int n =
+        slash ? snprintf(p->path, sizeof p->path, "%.*s/bench_peer.db", (int)(slash - store), store)
+              : snprintf(p->path, sizeof p->path, "bench_peer.db");
     if (n <= 0 || (size_t)n >= sizeof p->path) die("peer", "path too long");
     const char *suffix[] = {"", "-wal", "-shm"};
     for (int i = 0; i < 3; i++) {
@@ -171,12 +180,13 @@ static void peer_open(peer *p, const char *store, int pg)
                             NULL, NULL, NULL),
                "peer: setup");
     lite_check(p, sqlite3_prepare_v2(p->lite, "BEGIN IMMEDIATE", -1, &p->begin, NULL), "peer");
-    lite_check(p, sqlite3_prepare_v2(p->lite, "INSERT INTO peer VALUES (?, ?, ?, ?)", -1, &p->ins,
-                                     NULL),
-               "peer");
+    lite_check(
+        p, sqlite3_prepare_v2(p->lite, "INSERT INTO peer VALUES (?, ?, ?, ?)", -1, &p->ins, NULL),
+        "peer");
     lite_check(p, sqlite3_prepare_v2(p->lite, "COMMIT", -1, &p->commit, NULL), "peer");
-    lite_check(p, sqlite3_prepare_v2(p->lite, "SELECT name, sha, size FROM peer WHERE id = ?", -1,
-                                     &p->sel, NULL),
+    lite_check(p,
+               sqlite3_prepare_v2(p->lite, "SELECT name, sha, size FROM peer WHERE id = ?", -1,
+                                  &p->sel, NULL),
                "peer");
 }
 
@@ -227,7 +237,8 @@ static int64_t peer_lookup(peer *p, int64_t id)
     }
     sqlite3_bind_int64(p->sel, 1, id);
     if (sqlite3_step(p->sel) != SQLITE_ROW) die("peer: select", sqlite3_errmsg(p->lite));
-    size = sqlite3_column_int64(p->sel, 2) + (int64_t)strlen((const char *)sqlite3_column_text(p->sel, 1));
+    size = sqlite3_column_int64(p->sel, 2) +
+           (int64_t)strlen((const char *)sqlite3_column_text(p->sel, 1));
     sqlite3_reset(p->sel);
     return size;
 }
@@ -250,7 +261,8 @@ static void peer_close(peer *p)
 
 static void row(const char *metric, double kiln, double peer_v, const char *peer_name, double ratio)
 {
-    printf("| %-52s | %10.3f | %10.3f | %-34s | %6.2fx |\n", metric, kiln, peer_v, peer_name, ratio);
+    printf("| %-52s | %10.3f | %10.3f | %-34s | %6.2fx |\n", metric, kiln, peer_v, peer_name,
+           ratio);
 }
 
 int main(int argc, char **argv)
@@ -265,11 +277,16 @@ int main(int argc, char **argv)
     long n = 200, calls = 20000;
     for (int i = 3; i < argc; i++) {
         if (i + 1 >= argc) die(argv[i], "missing value");
-        if (strcmp(argv[i], "--model") == 0) model = argv[++i];
-        else if (strcmp(argv[i], "--n") == 0) n = parse_long("--n", argv[++i], 1, 1000000);
-        else if (strcmp(argv[i], "--calls") == 0) calls = parse_long("--calls", argv[++i], 1, 100000000);
-        else if (strcmp(argv[i], "--name") == 0) name = argv[++i];
-        else die(argv[i], "unknown option");
+        if (strcmp(argv[i], "--model") == 0)
+            model = argv[++i];
+        else if (strcmp(argv[i], "--n") == 0)
+            n = parse_long("--n", argv[++i], 1, 1000000);
+        else if (strcmp(argv[i], "--calls") == 0)
+            calls = parse_long("--calls", argv[++i], 1, 100000000);
+        else if (strcmp(argv[i], "--name") == 0)
+            name = argv[++i];
+        else
+            die(argv[i], "unknown option");
     }
     int pg = strncmp(store, "postgres://", 11) == 0 || strncmp(store, "postgresql://", 13) == 0;
     const char *peer_store = strncmp(store, "sqlite://", 9) == 0 ? store + 9 : store;
@@ -298,8 +315,11 @@ int main(int argc, char **argv)
     peer p;
     peer_open(&p, peer_store, pg);
 
-    kreg_register_req q = {.name = name, .package = same.data, .package_len = same.len,
-                           .who = "bench", .alias = "production"};
+    kreg_register_req q = {.name = name,
+                           .package = same.data,
+                           .package_len = same.len,
+                           .who = "bench",
+                           .alias = "production"};
     kreg_version v, prev = {0};
     kcheck(kreg_register(r, &q, &v, &e), &e, "register"); /* NAME@production */
     int64_t production = v.version;
@@ -381,12 +401,14 @@ int main(int argc, char **argv)
     printf("| %-52s | %10s | %10s | %-34s | %7s |\n", "metric", "kiln", "peer", "peer", "ratio");
     printf("|%s|%s|%s|%s|%s|\n", "------------------------------------------------------",
            "------------", "------------", "------------------------------------", "---------");
-    const char *commit_name = pg ? "BEGIN/INSERT/COMMIT (libpq)" : "INSERT txn (sqlite3, WAL, FULL)";
+    const char *commit_name =
+        pg ? "BEGIN/INSERT/COMMIT (libpq)" : "INSERT txn (sqlite3, WAL, FULL)";
     const char *sel_name = pg ? "PQexecPrepared SELECT by PK" : "sqlite3 prepared SELECT by PK";
-    double same_ms = mean(&reg_same) * 1e3, new_ms = mean(&reg_new) * 1e3, c_ms = mean(&commit) * 1e3;
+    double same_ms = mean(&reg_same) * 1e3, new_ms = mean(&reg_new) * 1e3,
+           c_ms = mean(&commit) * 1e3;
     row("register, package already stored: mean (ms)", same_ms, c_ms, commit_name, same_ms / c_ms);
-    row("register, package already stored: per second", rate(&reg_same), rate(&commit),
-        commit_name, rate(&commit) / rate(&reg_same));
+    row("register, package already stored: per second", rate(&reg_same), rate(&commit), commit_name,
+        rate(&commit) / rate(&reg_same));
     row("register, new package each time: mean (ms)", new_ms, c_ms, commit_name, new_ms / c_ms);
     row("register, new package each time: per second", rate(&reg_new), rate(&commit), commit_name,
         rate(&commit) / rate(&reg_new));
@@ -406,7 +428,8 @@ int main(int argc, char **argv)
 
     peer_close(&p);
     kreg_close(r);
-    for (long i = 0; i < n_new; i++) buf_free(&fresh[i]);
+    for (long i = 0; i < n_new; i++)
+        buf_free(&fresh[i]);
     free(fresh);
     buf_free(&same);
     free(reg_same.t);

@@ -29,7 +29,7 @@ cflags="-std=c11 -D_GNU_SOURCE -O3 -DNDEBUG -Wall -Wextra -Werror -Wshadow -Wvla
 deps=$(pkg-config --cflags --libs json-c libsodium)
 # The registry bench also links the store's backends (and the YAML reader the library holds).
 registry_deps=$(pkg-config --cflags --libs libpq sqlite3 yaml-0.1)
-src_dirs="base model" # what the fallback below compiles; the registry bench adds store
+src_dirs="base data model" # what the fallback below compiles; the registry bench adds store
 
 # Links against the release library when it is there (that is what ships); otherwise compiles
 # the model sources it needs directly, so the benchmarks run while other areas are in progress.
@@ -92,10 +92,10 @@ cli_register() { # label procs per [store-url]
         t1=$(date +%s.%N)
         [[ $fail == 0 ]] || { echo "bench: a kiln models register failed" >&2; exit 1; }
         local want=$((procs * per + 1)) got
-        got=$("$build/kiln" models show bench --json | jq '[.versions[].version] | unique | length')
+        got=$("$build/kiln" models show bench --json | grep -o '"version": [0-9]*' | sort -u | wc -l)
         [[ $got == "$want" ]] || { echo "bench: $got distinct versions, want $want" >&2; exit 1; }
         awk -v l="$label" -v p="$procs" -v n="$per" -v a="$t0" -v b="$t1" 'BEGIN {
-            w = b - a; printf "| %-10s | %2d x %-3d | %8.2f | %8.1f |\n", l, p, n, w, p * n / w }'
+            w = b - a; printf "| %-10s | %12s | %8.2f | %15.1f |\n", l, p " x " n, w, p * n / w }'
     )
     rm -rf "$home"
 }
@@ -110,7 +110,7 @@ cli_table_head() {
 
 run_registry() {
     echo "== registry: Kiln vs raw sqlite3 / libpq =="
-    src_dirs="base model store"
+    src_dirs="base data model store"
     # shellcheck disable=SC2086
     build_bench bench_registry $registry_deps
     local dir=$out/registry n=${BENCH_REG_N:-200} url cli1 cli8
@@ -119,7 +119,7 @@ run_registry() {
     (cd "$root" && "$out/bench_registry" "$dir/sqlite/registry.db" "$dir/sqlite/artifacts" \
         --n "$n" --calls 20000)
     if [[ ${BENCH_PG:-1} != 0 ]]; then
-        # shellcheck source=../tests/lib/pg.sh
+        # shellcheck disable=SC1091
         source "$root/tests/lib/pg.sh"
         trap pg_stop EXIT
         pg_start "$dir/pg" || { echo "bench: cannot start PostgreSQL (BENCH_PG=0 skips it)" >&2; exit 1; }

@@ -1,0 +1,60 @@
+/* handlers.h — what every endpoint handler receives, and the handler entry points the router
+ * (router.c) maps paths to. Handlers fill a khttp_resp; they never touch the HTTP library. */
+#ifndef KILN_HANDLERS_H
+#define KILN_HANDLERS_H
+
+#include <stddef.h>
+
+#include "serve/http.h"
+#include "serve/modelset.h"
+
+/* Limits a handler enforces on request content (body size and header size are enforced by the
+ * server before a handler runs). */
+typedef struct {
+    size_t max_batch_rows;   /* rows in one request (instances, tensor shape[0]) */
+    size_t max_body_bytes;   /* the server's body limit, for messages */
+    int max_json_depth;      /* nesting accepted in request JSON */
+} kserve_limits;
+
+/* Repository control (OIP model-repository extension), provided by the server: load makes the
+ * configured version of `name` (registry alias or file) current; unload removes it. */
+typedef struct {
+    kstatus (*load)(void *ctx, const char *name, kerr *e);
+    kstatus (*unload)(void *ctx, const char *name, kerr *e);
+    void *ctx;
+} kserve_control;
+
+typedef struct {
+    kms *models;
+    kserve_limits limits;
+    int allow_model_control; /* repository load/unload/index allowed */
+    kserve_control control;
+    const char *server_name;    /* "kiln" */
+    const char *server_version; /* KILN_VERSION */
+} kserve_ctx;
+
+/* A handler gets the path parameters the route captured ({name}, {version}), in order. */
+typedef void (*khandler)(kserve_ctx *c, const khttp_req *q, khttp_resp *r,
+                         const char *const *params, int n_params);
+
+/* The seed's endpoints and Kiln's own (handlers_predict.c). */
+void h_health(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void h_seed_predict(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void h_model_predict(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void h_openapi(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+
+/* Open Inference Protocol v2 (oip.c). Paths: /v2/health/live, /v2/health/ready, /v2,
+ * /v2/models/{m}[/versions/{v}], …/ready, …/infer, /v2/repository/index,
+ * /v2/repository/models/{m}/load, /v2/repository/models/{m}/unload. For the model routes,
+ * p[0] is the model name and p[1] (when n == 2) the version text. */
+void oip_live(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void oip_ready(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void oip_server_meta(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void oip_model_meta(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void oip_model_ready(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void oip_infer(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void oip_repo_index(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void oip_repo_load(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void oip_repo_unload(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+
+#endif

@@ -1,0 +1,84 @@
+/* http.c — the small helpers handlers share for reading requests and writing JSON responses. */
+#include "serve/http.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/num.h"
+
+const char *khttp_header(const khttp_req *q, const char *name)
+{
+    return q->header ? q->header(q->header_ctx, name) : NULL;
+}
+
+const char *khttp_query(const khttp_req *q, const char *name)
+{
+    return q->query ? q->query(q->header_ctx, name) : NULL;
+}
+
+kstatus khttp_json_string(buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    kstatus st = buf_append(b, "\"", 1);
+    const unsigned char *p = (const unsigned char *)s;
+    while (!st && *p) {
+        size_t run = 0;
+        while (p[run] && p[run] >= 0x20 && p[run] != '"' && p[run] != '\\') run++;
+        if (run) st = buf_append(b, p, run);
+        p += run;
+        if (st || !*p) break;
+        char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+        if (*p == '"' || *p == '\\') st = buf_append(b, (char[]){'\\', (char)*p}, 2);
+        else st = buf_append(b, esc, 6);
+        p++;
+    }
+    return st ? st : buf_append(b, "\"", 1);
+}
+
+kstatus khttp_json_number(buf *b, double v)
+{
+    if (!isfinite(v)) return buf_append(b, "null", 4);
+    char text[32];
+    int n = num_format_shortest(v, text);
+    return buf_append(b, text, (size_t)n);
+}
+
+void khttp_error(khttp_resp *r, int status, const char *reason, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->status = status;
+    r->content_type = "application/json";
+    r->error_reason = reason;
+    r->body.len = 0;
+    buf_append(&r->body, "{\"error\":", 9);
+    khttp_json_string(&r->body, msg);
+    buf_append(&r->body, "}", 1);
+}
+
+int khttp_status_for(kstatus st)
+{
+    switch (st) {
+    case K_LIMIT: return 413;
+    case K_NOTFOUND: return 404;
+    case K_INVALID:
+    case K_RANGE: return 422;
+    case K_FORMAT:
+    case K_UNSUPPORTED: return 400;
+    case K_BUSY: return 503;
+    default: return 500;
+    }
+}
+
+void khttp_add_header(khttp_resp *r, const char *name, const char *value)
+{
+    if (r->n_headers >= KHTTP_MAX_HEADERS) return;
+    r->header_names[r->n_headers] = name;
+    snprintf(r->header_values[r->n_headers], sizeof r->header_values[0], "%s", value);
+    r->n_headers++;
+}
