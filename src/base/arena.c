@@ -35,6 +35,22 @@ void arena_free(arena *a)
     free(a);
 }
 
+void arena_reset(arena *a)
+{
+    block *keep = NULL;
+    for (block *b = a->head, *next; b; b = next) {
+        next = b->next;
+        if (!keep && b->size == ARENA_BLOCK_MIN) keep = b;
+        else free(b);
+    }
+    if (keep) {
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    a->head = keep;
+    a->total = 0;
+}
+
 void *arena_alloc(arena *a, size_t size)
 {
     size_t need = (size + 15) & ~(size_t)15;

@@ -33,6 +33,10 @@ char *arena_strdup(arena *a, const char *s);
 /* Returns a copy of `n` bytes, owned by the arena. */
 void *arena_memdup(arena *a, const void *src, size_t n);
 
+/* Forgets every allocation but keeps the first block for reuse (a per-thread scratch arena
+ * reset before each request costs no malloc). Everything allocated before is invalid. */
+void arena_reset(arena *a);
+
 /* Bytes handed out so far. */
 size_t arena_used(const arena *a);
 

@@ -50,6 +50,13 @@ typedef struct {
 int cli_reg_option(int c, const char *arg, cli_reg_opts *o);
 /* The data directory: --home, $KILN_HOME, else $HOME/.kiln (written into buf when derived). */
 const char *cli_home(const cli_reg_opts *o, char *buf, size_t size);
+/* Where the registry lives, resolved from options and environment (the data directory is
+ * created when the defaults are used); prints errors. `options` points into the struct. */
+typedef struct {
+    char store[4200], artifacts[4200];
+    kreg_options options;
+} cli_reg_location;
+int cli_registry_location(const cli_reg_opts *o, cli_reg_location *loc);
 /* Opens the registry the options name, creating the data directory; prints errors. Returns
  * EXIT_OK or EXIT_FAIL. */
 int cli_open_registry(const cli_reg_opts *o, kreg **out);
@@ -66,6 +73,8 @@ int cmd_runs(int argc, char **argv);
 void cmd_runs_help(void);
 int cmd_store(int argc, char **argv);
 void cmd_store_help(void);
+int cmd_serve(int argc, char **argv);
+void cmd_serve_help(void);
 int cmd_import(int argc, char **argv);
 void cmd_import_help(void);
 int cmd_inspect(int argc, char **argv);

@@ -56,33 +56,40 @@ const char *cli_home(const cli_reg_opts *o, char *buf, size_t size)
     return buf;
 }
 
-int cli_open_registry(const cli_reg_opts *o, kreg **out)
+int cli_registry_location(const cli_reg_opts *o, cli_reg_location *loc)
 {
-    char home_buf[4096], db[4200], art[4200];
+    char home_buf[4096];
     const char *home = cli_home(o, home_buf, sizeof home_buf);
     const char *store = o->store ? o->store : getenv("KILN_STORE");
     const char *artifacts = o->artifacts ? o->artifacts : getenv("KILN_ARTIFACTS");
     kerr e = {0};
-    if (!store || !*store || !artifacts || !*artifacts) {
-        if (make_dirs(home) != 0) {
-            kerr_set(&e, K_IO, "cannot create the data directory %s: %s", home, strerror(errno));
-            return cli_fail(&e);
-        }
-    }
-    if (!store || !*store) {
-        snprintf(db, sizeof db, "%s/registry.db", home);
-        store = db;
-    }
-    if (!artifacts || !*artifacts) {
-        snprintf(art, sizeof art, "%s/artifacts", home);
-        artifacts = art;
-    } else if (make_dirs(artifacts) != 0) {
-        kerr_set(&e, K_IO, "cannot create the artifact directory %s: %s", artifacts,
-                 strerror(errno));
+    if ((!store || !*store || !artifacts || !*artifacts) && make_dirs(home) != 0) {
+        kerr_set(&e, K_IO, "cannot create the data directory %s: %s", home, strerror(errno));
         return cli_fail(&e);
     }
-    kreg_options ro = {.store = store, .artifacts = artifacts};
-    if (kreg_open(&ro, out, &e)) return cli_fail(&e);
+    if (store && *store) snprintf(loc->store, sizeof loc->store, "%s", store);
+    else snprintf(loc->store, sizeof loc->store, "%s/registry.db", home);
+    if (artifacts && *artifacts) {
+        snprintf(loc->artifacts, sizeof loc->artifacts, "%s", artifacts);
+        if (make_dirs(artifacts) != 0) {
+            kerr_set(&e, K_IO, "cannot create the artifact directory %s: %s", artifacts,
+                     strerror(errno));
+            return cli_fail(&e);
+        }
+    } else {
+        snprintf(loc->artifacts, sizeof loc->artifacts, "%s/artifacts", home);
+    }
+    loc->options = (kreg_options){.store = loc->store, .artifacts = loc->artifacts};
+    return EXIT_OK;
+}
+
+int cli_open_registry(const cli_reg_opts *o, kreg **out)
+{
+    cli_reg_location loc;
+    int rc = cli_registry_location(o, &loc);
+    if (rc) return rc;
+    kerr e = {0};
+    if (kreg_open(&loc.options, out, &e)) return cli_fail(&e);
     return EXIT_OK;
 }
 

@@ -1,0 +1,258 @@
+/* cmd_serve.c — `kiln serve`: settings from kiln.yaml, KILN_* and flags; models from files and
+ * the registry; the HTTP server; signals (SIGHUP reloads, SIGTERM/SIGINT drain and exit 0). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "serve/config.h"
+#include "serve/loader.h"
+#include "serve/server.h"
+
+void cmd_serve_help(void)
+{
+    printf("usage: kiln serve [--config kiln.yaml] [--listen HOST:PORT] [--model NAME=FILE.kiln]...\n"
+           "                  [--serve NAME[@ALIAS]]... [options]\n\n"
+           "Serves models over HTTP: the seed's POST /predict and GET /health, POST\n"
+           "/models/NAME/predict, the Open Inference Protocol v2 (/v2/...), GET /openapi.json.\n\n"
+           "Models come from package files (--model) and from the registry (--serve NAME@ALIAS;\n"
+           "with no --model and no --serve: every registered model's default alias). Alias moves\n"
+           "in the registry are picked up within a second; SIGHUP reloads everything; SIGTERM\n"
+           "and SIGINT stop accepting, finish requests in flight, and exit 0.\n\n"
+           "  --config FILE              settings file (also $KILN_CONFIG); see docs/serving.md\n"
+           "  --listen HOST:PORT         default 127.0.0.1:8080 (port 0: any free port)\n"
+           "  --model NAME=FILE          serve a package file under NAME (repeatable)\n"
+           "  --serve NAME[@ALIAS]       serve a registry model (repeatable; ALIAS default\n"
+           "                             'production')\n"
+           "  --default-model NAME       the model POST /predict uses (default: the first)\n"
+           "  --threads N                HTTP threads (default: one per core)\n"
+           "  --allow-model-control      enable /v2/repository load, unload and index\n"
+           "  --access-log PATH|-|off    one JSON line per request (default -: stderr)\n"
+           "  --log-level LEVEL          error, warn, info (default), debug\n"
+           "  --set KEY=VALUE            any setting of kiln.yaml (e.g. max_body_bytes=1048576)\n"
+           "  --home, --store, --artifacts   where the registry is (as for kiln models)\n\n"
+           "Settings apply in this order, each overriding the one before: defaults, kiln.yaml,\n"
+           "KILN_* environment variables, flags.\n");
+}
+
+static int level_of(const char *name)
+{
+    return !strcmp(name, "error") ? 0 : !strcmp(name, "warn") ? 1 : !strcmp(name, "debug") ? 3 : 2;
+}
+
+static int max_level = 2;
+
+/* Server events: one JSON line on stderr. */
+static void event(void *ctx, int level, const char *msg)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    if (level > max_level) return;
+    char when[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    buf b;
+    buf_init(&b, 4096);
+    khttp_json_string(&b, msg);
+    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":%.*s}\n", when, names[level],
+            (int)b.len, b.data ? (char *)b.data : "\"\"");
+    buf_free(&b);
+}
+
+typedef struct {
+    kserve_config c;
+    cli_reg_opts reg;
+    const char *config_path;
+} serve_args;
+
+static int flag(serve_args *a, int c, const char *arg)
+{
+    kerr e = {0};
+    kstatus st = K_OK;
+    char key[64];
+    switch (c) {
+    case 'l': st = kserve_config_set(&a->c, "listen", arg, &e); break;
+    case 'm': st = kserve_config_add_model(&a->c, arg, &e); break;
+    case 's': st = kserve_config_add_ref(&a->c, arg, &e); break;
+    case 'd': st = kserve_config_set(&a->c, "default_model", arg, &e); break;
+    case 't': st = kserve_config_set(&a->c, "threads", arg, &e); break;
+    case 'A': a->c.allow_model_control = 1; break;
+    case 'a': st = kserve_config_set(&a->c, "access_log", arg, &e); break;
+    case 'L': st = kserve_config_set(&a->c, "log_level", arg, &e); break;
+    case 'S': {
+        const char *eq = strchr(arg, '=');
+        if (!eq || (size_t)(eq - arg) >= sizeof key) return cli_usage("serve", "--set takes KEY=VALUE");
+        snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
+        st = kserve_config_set(&a->c, key, eq + 1, &e);
+        break;
+    }
+    default: return cli_usage("serve", "unknown option");
+    }
+    return st ? cli_usage("serve", "%s", e.msg) : EXIT_OK;
+}
+
+static int parse(int argc, char **argv, serve_args *a)
+{
+    static const struct option opts[] = {
+        CLI_REG_LONGOPTS,
+        {"config", required_argument, 0, 'c'},  {"listen", required_argument, 0, 'l'},
+        {"model", required_argument, 0, 'm'},   {"serve", required_argument, 0, 's'},
+        {"default-model", required_argument, 0, 'd'}, {"threads", required_argument, 0, 't'},
+        {"allow-model-control", no_argument, 0, 'A'}, {"access-log", required_argument, 0, 'a'},
+        {"log-level", required_argument, 0, 'L'}, {"set", required_argument, 0, 'S'},
+        {0, 0, 0, 0}};
+    /* The config file is applied first, so find it before the other flags. */
+    a->config_path = getenv("KILN_CONFIG");
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--config")) a->config_path = argv[i + 1];
+    kerr e = {0};
+    kserve_config_defaults(&a->c);
+    if (a->config_path && kserve_config_file(&a->c, a->config_path, &e)) return cli_fail(&e);
+    if (kserve_config_env(&a->c, &e)) return cli_fail(&e);
+    int c, rc = EXIT_OK;
+    optind = 1;
+    while (!rc && (c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if (c != 'c' && !cli_reg_option(c, optarg, &a->reg)) rc = flag(a, c, optarg);
+    if (!rc && optind != argc) rc = cli_usage("serve", "unexpected argument '%s'", argv[optind]);
+    if (!rc) {
+        if (a->c.home[0] && !a->reg.home) a->reg.home = a->c.home;
+        if (a->c.store[0] && !a->reg.store) a->reg.store = a->c.store;
+        if (a->c.artifacts[0] && !a->reg.artifacts) a->reg.artifacts = a->c.artifacts;
+    }
+    return rc;
+}
+
+static void fill_loader(const serve_args *a, kloader_options *lo, const kreg_options *reg)
+{
+    const kserve_config *c = &a->c;
+    memset(lo, 0, sizeof *lo);
+    lo->n_files = c->n_files;
+    for (int i = 0; i < c->n_files; i++) {
+        lo->file_names[i] = c->file_names[i];
+        lo->file_paths[i] = c->file_paths[i];
+    }
+    lo->n_refs = c->n_refs;
+    for (int i = 0; i < c->n_refs; i++) {
+        lo->ref_names[i] = c->ref_names[i];
+        lo->ref_aliases[i] = c->ref_aliases[i];
+    }
+    lo->serve_all = c->n_files == 0 && c->n_refs == 0;
+    lo->default_alias = c->default_alias;
+    lo->registry = reg;
+    lo->poll_ms = c->poll_ms;
+    lo->log = event;
+}
+
+static kstatus control_load(void *ctx, const char *name, kerr *e)
+{
+    return kloader_load(ctx, name, e);
+}
+
+static kstatus control_unload(void *ctx, const char *name, kerr *e)
+{
+    return kloader_unload(ctx, name, e);
+}
+
+static FILE *open_access_log(const char *where)
+{
+    if (!strcmp(where, "off")) return NULL;
+    if (!strcmp(where, "-")) return stderr;
+    return fopen(where, "a");
+}
+
+/* Waits for signals: SIGHUP reloads, SIGTERM/SIGINT drain and return. */
+static void run_until_stopped(kserver *srv, kloader *l, int deadline_s, const sigset_t *set)
+{
+    for (;;) {
+        struct timespec tick = {0, 200 * 1000000L};
+        int sig = sigtimedwait(set, NULL, &tick);
+        kserver_flush_log(srv);
+        if (sig == SIGHUP) {
+            event(NULL, 2, "SIGHUP: reloading every model");
+            kloader_reload(l);
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            break;
+        }
+    }
+    event(NULL, 2, "stopping: no new connections; finishing requests in flight");
+    kserver_quiesce(srv);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        if (kserver_in_flight(srv) == 0) break;
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - start.tv_sec < deadline_s);
+}
+
+static int serve(serve_args *a, const kreg_options *reg)
+{
+    kserve_config *c = &a->c;
+    kerr e = {0};
+    kserver_options so = {.threads = c->threads, .max_body_bytes = c->max_body_bytes,
+                          .max_header_bytes = c->max_header_bytes,
+                          .max_connections = c->max_connections, .idle_timeout_s = c->idle_timeout_s};
+    if (kserve_config_listen(c, so.host, sizeof so.host, &so.port, &e)) return cli_fail(&e);
+    so.access_log = open_access_log(c->access_log);
+    if (strcmp(c->access_log, "off") && !so.access_log) {
+        kerr_set(&e, K_IO, "cannot open the access log %s: %s", c->access_log, strerror(errno));
+        return cli_fail(&e);
+    }
+    kms *models = kms_new();
+    kloader_options lo;
+    kloader *l = NULL;
+    fill_loader(a, &lo, reg);
+    int rc = EXIT_OK;
+    if (!models || kloader_new(models, &lo, &l, &e)) rc = cli_fail(&e);
+    if (!rc && c->default_model[0]) kms_set_default(models, c->default_model);
+    kserve_ctx ctx = {.models = models,
+                      .limits = {.max_batch_rows = c->max_batch_rows,
+                                 .max_body_bytes = c->max_body_bytes,
+                                 .max_json_depth = c->max_json_depth},
+                      .allow_model_control = c->allow_model_control,
+                      .control = {control_load, control_unload, l},
+                      .server_name = "kiln",
+                      .server_version = KILN_VERSION};
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread started from here inherits it */
+    signal(SIGPIPE, SIG_IGN);
+    kserver *srv = NULL;
+    if (!rc && kloader_start(l, &e)) rc = cli_fail(&e);
+    if (!rc && kserver_start(&ctx, &so, &srv, &e)) rc = cli_fail(&e);
+    if (!rc) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "listening on http://%s%s%s:%d", strchr(so.host, ':') ? "[" : "",
+                 so.host, strchr(so.host, ':') ? "]" : "", kserver_port(srv));
+        event(NULL, 2, msg);
+        run_until_stopped(srv, l, c->shutdown_timeout_s, &set);
+    }
+    kserver_stop(srv);
+    kloader_free(l);
+    kms_free(models);
+    if (so.access_log && so.access_log != stderr) fclose(so.access_log);
+    if (!rc) event(NULL, 2, "stopped");
+    return rc;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    serve_args *a = calloc(1, sizeof *a);
+    if (!a) return EXIT_FAIL;
+    int rc = parse(argc, argv, a);
+    max_level = level_of(a->c.log_level);
+    cli_reg_location loc;
+    int need_registry = a->c.n_refs > 0 || a->c.n_files == 0;
+    if (!rc && need_registry) rc = cli_registry_location(&a->reg, &loc);
+    if (!rc) rc = serve(a, need_registry ? &loc.options : NULL);
+    free(a);
+    return rc;
+}

@@ -1,0 +1,55 @@
+/* config.h — `kiln serve` settings: safe defaults, then kiln.yaml, then KILN_* environment
+ * variables, then command-line flags (each overriding the one before). docs/serving.md lists
+ * every setting with its default. */
+#ifndef KILN_SERVE_CONFIG_H
+#define KILN_SERVE_CONFIG_H
+
+#include <stddef.h>
+
+#include "base/status.h"
+#include "serve/loader.h"
+
+#define KCONF_STR 1024
+
+typedef struct {
+    char listen[128];          /* HOST:PORT, "127.0.0.1:8080" */
+    int threads;               /* 0: one per core */
+    size_t max_body_bytes;     /* 16 MiB */
+    size_t max_header_bytes;   /* 16 KiB */
+    size_t max_batch_rows;     /* 10000 */
+    unsigned max_connections;  /* 1024 */
+    unsigned idle_timeout_s;   /* 30 */
+    int max_json_depth;        /* 32 */
+    int allow_model_control;   /* 0 */
+    char access_log[KCONF_STR]; /* "-" (stderr), "off", or a file path */
+    char log_level[16];        /* error, warn, info (default), debug */
+    int shutdown_timeout_s;    /* 10: in-flight requests get this long on SIGTERM */
+    /* models */
+    int n_files;
+    char file_names[KLOADER_MAX][130], file_paths[KLOADER_MAX][KCONF_STR];
+    int n_refs;
+    char ref_names[KLOADER_MAX][130], ref_aliases[KLOADER_MAX][65];
+    char default_alias[65];    /* "production" */
+    char default_model[130];   /* the model /predict uses; "" = the first loaded */
+    int poll_ms;               /* 250 */
+    /* registry location ("" = the usual KILN_HOME resolution) */
+    char home[KCONF_STR], store[KCONF_STR], artifacts[KCONF_STR];
+} kserve_config;
+
+void kserve_config_defaults(kserve_config *c);
+/* Applies a kiln.yaml file; unknown keys are refused (a typo must not be silently ignored). */
+kstatus kserve_config_file(kserve_config *c, const char *path, kerr *e);
+/* Applies KILN_LISTEN, KILN_THREADS, KILN_MAX_BODY_BYTES, KILN_MAX_HEADER_BYTES,
+ * KILN_MAX_BATCH_ROWS, KILN_MAX_CONNECTIONS, KILN_IDLE_TIMEOUT_S, KILN_ACCESS_LOG,
+ * KILN_LOG_LEVEL, KILN_ALLOW_MODEL_CONTROL, KILN_POLL_MS, KILN_DEFAULT_ALIAS. */
+kstatus kserve_config_env(kserve_config *c, kerr *e);
+
+/* One setting by its kiln.yaml name and text value (also used for env and flags). */
+kstatus kserve_config_set(kserve_config *c, const char *key, const char *value, kerr *e);
+/* "NAME=FILE.kiln" and "NAME@ALIAS" entries. */
+kstatus kserve_config_add_model(kserve_config *c, const char *spec, kerr *e);
+kstatus kserve_config_add_ref(kserve_config *c, const char *spec, kerr *e);
+/* Splits listen into host and port. */
+kstatus kserve_config_listen(const kserve_config *c, char *host, size_t size, int *port, kerr *e);
+
+#endif

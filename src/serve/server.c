@@ -1,0 +1,331 @@
+/* server.c — libmicrohttpd glue: accumulates bodies within limits, builds a khttp_req, runs the
+ * router, sends the khttp_resp with X-Request-Id, and writes the access log. */
+#include "serve/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve/router.h"
+
+#define LOG_BUF (64 * 1024)
+#define SCRATCH_LIMIT ((size_t)1 << 30)
+
+struct kserver {
+    struct MHD_Daemon *d;
+    kserve_ctx *ctx;
+    kserver_options o;
+    atomic_int in_flight;
+    atomic_ullong next_id;
+    char id_prefix[9];
+    pthread_mutex_t log_lock;
+    char log_buf[LOG_BUF];
+    size_t log_len;
+    uint64_t log_flushed_us;
+    pthread_key_t scratch_key;
+};
+
+typedef struct {
+    buf body;
+    int too_large;
+    uint64_t t0_us;
+    char request_id[65];
+} req_state;
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- access log ------------------------------------------------------------------------------ */
+
+static void flush_locked(kserver *s)
+{
+    if (s->log_len && s->o.access_log) {
+        fwrite(s->log_buf, 1, s->log_len, s->o.access_log);
+        fflush(s->o.access_log);
+    }
+    s->log_len = 0;
+    s->log_flushed_us = now_us();
+}
+
+void kserver_flush_log(kserver *s)
+{
+    pthread_mutex_lock(&s->log_lock);
+    flush_locked(s);
+    pthread_mutex_unlock(&s->log_lock);
+}
+
+static void log_request(kserver *s, const req_state *st, const char *method, const char *path,
+                        const khttp_resp *r)
+{
+    char line[1024], when[32], model[KHTTP_NAME_MAX + 32] = "null";
+    buf esc;
+    buf_init(&esc, 600);
+    khttp_json_string(&esc, path);
+    buf_append(&esc, "", 1);
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (r->model[0]) snprintf(model, sizeof model, "\"%s\"", r->model);
+    int n = snprintf(line, sizeof line,
+                     "{\"time\":\"%s\",\"request_id\":\"%s\",\"method\":\"%.10s\",\"path\":%s,"
+                     "\"status\":%d,\"latency_us\":%llu,\"model\":%s,\"version\":%lld,"
+                     "\"bytes_in\":%zu,\"bytes_out\":%zu}\n",
+                     when, st->request_id, method, esc.data ? (char *)esc.data : "\"\"", r->status,
+                     (unsigned long long)(now_us() - st->t0_us), model, (long long)r->version,
+                     st->body.len, r->body.len);
+    buf_free(&esc);
+    if (n <= 0 || (size_t)n >= sizeof line) return;
+    pthread_mutex_lock(&s->log_lock);
+    if (s->log_len + (size_t)n > sizeof s->log_buf) flush_locked(s);
+    memcpy(s->log_buf + s->log_len, line, (size_t)n);
+    s->log_len += (size_t)n;
+    if (now_us() - s->log_flushed_us > 200000) flush_locked(s);
+    pthread_mutex_unlock(&s->log_lock);
+}
+
+/* ---- request plumbing -------------------------------------------------------------------- */
+
+static const char *header_of(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static const char *query_of(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* X-Request-Id as given when it is sane (1-64 of [A-Za-z0-9._-]), else a fresh one. */
+static void request_id(kserver *s, struct MHD_Connection *conn, char out[65])
+{
+    const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n = given ? strlen(given) : 0;
+    if (n >= 1 && n <= 64 && strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789._-") == n) {
+        memcpy(out, given, n + 1);
+        return;
+    }
+    unsigned long long id = atomic_fetch_add(&s->next_id, 1);
+    snprintf(out, 65, "%s%012llx", s->id_prefix, id);
+}
+
+static arena *scratch(kserver *s)
+{
+    arena *a = pthread_getspecific(s->scratch_key);
+    if (!a) {
+        a = arena_new(SCRATCH_LIMIT);
+        pthread_setspecific(s->scratch_key, a);
+    }
+    if (a) arena_reset(a);
+    return a;
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, const req_state *st,
+                                 const khttp_resp *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->body.len, r->body.data ? r->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
+    MHD_add_response_header(resp, "X-Request-Id", st->request_id);
+    for (int i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(resp, r->header_names[i], r->header_values[i]);
+    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result respond(kserver *s, struct MHD_Connection *conn, req_state *st,
+                               const char *url, const char *method)
+{
+    khttp_resp r = {.status = 200};
+    buf_init(&r.body, (size_t)1 << 30);
+    if (st->too_large) {
+        khttp_error(&r, 413, "too_large", "request body exceeds the limit of %zu bytes",
+                    s->o.max_body_bytes);
+    } else {
+        arena *mem = scratch(s);
+        buf_append(&st->body, "", 1); /* NUL-terminate for handlers; not counted */
+        st->body.len--;
+        khttp_req q = {.method = method,
+                       .path = url,
+                       .body = st->body.data ? (const char *)st->body.data : "",
+                       .body_len = st->body.len,
+                       .request_id = st->request_id,
+                       .header = header_of,
+                       .query = query_of,
+                       .header_ctx = conn,
+                       .mem = mem};
+        if (!mem) khttp_error(&r, 503, "overloaded", "out of memory");
+        else router_dispatch(s->ctx, &q, &r);
+    }
+    enum MHD_Result ok = send_resp(conn, st, &r);
+    if (s->o.access_log) log_request(s, st, method, url, &r);
+    buf_free(&r.body);
+    return ok;
+}
+
+static req_state *begin(kserver *s, struct MHD_Connection *conn)
+{
+    req_state *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->t0_us = now_us();
+    buf_init(&st->body, s->o.max_body_bytes + 1);
+    request_id(s, conn, st->request_id);
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > s->o.max_body_bytes) st->too_large = 1;
+    atomic_fetch_add(&s->in_flight, 1);
+    return st;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    kserver *s = cls;
+    req_state *st = *con_cls;
+    if (!st) {
+        if (!(*con_cls = st = begin(s, conn))) return MHD_NO;
+        /* Refuse an announced oversize body at once, without reading it. */
+        return st->too_large ? respond(s, conn, st, url, method) : MHD_YES;
+    }
+    if (*upload_size) {
+        if (!st->too_large && buf_append(&st->body, upload, *upload_size)) {
+            st->too_large = 1;
+            *upload_size = 0;
+            return respond(s, conn, st, url, method);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return st->too_large ? MHD_YES : respond(s, conn, st, url, method);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode why)
+{
+    kserver *s = cls;
+    req_state *st = *con_cls;
+    if (!st) return;
+    buf_free(&st->body);
+    free(st);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void quiet_logger(void *cls, const char *fmt, va_list ap)
+{
+    /* libmicrohttpd's own messages (malformed requests, client resets) are not ours to print:
+     * each one already became a status code or a closed connection. */
+}
+
+static void free_scratch(void *a)
+{
+    arena_free(a);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+static kstatus parse_addr(const kserver_options *o, struct sockaddr_storage *ss, int *v6, kerr *e)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, o->host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)o->port);
+        *v6 = 0;
+        return K_OK;
+    }
+    if (inet_pton(AF_INET6, o->host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)o->port);
+        *v6 = 1;
+        return K_OK;
+    }
+    return kerr_set(e, K_INVALID, "cannot listen on '%s': not an IPv4 or IPv6 address", o->host);
+}
+
+static unsigned thread_count(const kserver_options *o)
+{
+    if (o->threads > 0) return (unsigned)o->threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, kerr *e)
+{
+    kserver *s = calloc(1, sizeof *s);
+    if (!s) return kerr_set(e, K_NOMEM, "out of memory");
+    s->ctx = ctx;
+    s->o = *o;
+    pthread_mutex_init(&s->log_lock, NULL);
+    pthread_key_create(&s->scratch_key, free_scratch);
+    unsigned char rnd[4];
+    randombytes_buf(rnd, sizeof rnd);
+    snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+    struct sockaddr_storage addr;
+    int v6;
+    kstatus st = parse_addr(o, &addr, &v6, e);
+    if (st) {
+        kserver_stop(s);
+        return st;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_TURBO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, answer, s, MHD_OPTION_SOCK_ADDR, &addr,
+        MHD_OPTION_THREAD_POOL_SIZE, thread_count(o), MHD_OPTION_CONNECTION_LIMIT,
+        o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED,
+        completed, s, MHD_OPTION_EXTERNAL_LOGGER, quiet_logger, s, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        1024u, MHD_OPTION_END);
+    if (!s->d) {
+        kserver_stop(s);
+        return kerr_set(e, K_IO, "cannot listen on %s:%d (address in use, or not allowed)",
+                        o->host, o->port);
+    }
+    *out = s;
+    return K_OK;
+}
+
+int kserver_port(const kserver *s)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? (int)i->port : -1;
+}
+
+void kserver_quiesce(kserver *s)
+{
+    if (!s->d) return;
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd); /* ours to close once quiesced */
+}
+
+int kserver_in_flight(const kserver *s)
+{
+    return atomic_load(&((kserver *)s)->in_flight);
+}
+
+void kserver_stop(kserver *s)
+{
+    if (!s) return;
+    if (s->d) MHD_stop_daemon(s->d);
+    kserver_flush_log(s);
+    pthread_key_delete(s->scratch_key);
+    pthread_mutex_destroy(&s->log_lock);
+    free(s);
+}

@@ -1,0 +1,39 @@
+/* server.h — the HTTP server: libmicrohttpd (epoll, a thread pool sized to the cores) in front
+ * of the router, with the limits, request ids and access log every request goes through.
+ *
+ * Limits: bodies over max_body_bytes are refused with 413 before they are read; request
+ * headers over max_header_bytes get 431; connections past max_connections are refused; a
+ * connection idle (or sending too slowly) for idle_timeout_s is closed. */
+#ifndef KILN_SERVER_H
+#define KILN_SERVER_H
+
+#include <stdio.h>
+
+#include "serve/handlers.h"
+
+typedef struct kserver kserver;
+
+typedef struct {
+    char host[64];          /* "127.0.0.1", "0.0.0.0", "::1", "::" */
+    int port;               /* 0: any free port (see kserver_port) */
+    int threads;            /* 0: one per core */
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    unsigned max_connections;
+    unsigned idle_timeout_s;
+    FILE *access_log;       /* one JSON line per request; NULL: off */
+} kserver_options;
+
+/* Starts serving `ctx` (which must outlive the server). */
+kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, kerr *e);
+int kserver_port(const kserver *s);
+/* Stops accepting new connections; requests in flight go on. */
+void kserver_quiesce(kserver *s);
+/* Requests received but not yet answered. */
+int kserver_in_flight(const kserver *s);
+/* Flushes the access log (also done on its own every 200 ms while requests arrive). */
+void kserver_flush_log(kserver *s);
+/* Stops and frees the server (closing remaining connections). */
+void kserver_stop(kserver *s);
+
+#endif
