@@ -577,6 +577,7 @@ static kstatus infer_run(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const
     int32_t nf = kmodel_n_features(m), nv = kmodel_n_values(m);
     oip_bounds bounds = {.max_inputs = nf > 0 ? nf : 1};
     size_t max_rows = max_rows_of(c);
+    bounds.max_rows = max_rows;
     bounds.max_values = max_rows > ((size_t)1 << 40) / (size_t)bounds.max_inputs
                             ? (size_t)1 << 40
                             : max_rows * (size_t)bounds.max_inputs;

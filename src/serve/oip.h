@@ -58,6 +58,7 @@ typedef struct {
 typedef struct {
     int max_inputs;    /* tensors in "inputs" */
     size_t max_values; /* values in one tensor (413 past it) */
+    size_t max_rows;   /* for messages */
 } oip_bounds;
 
 /* Parses an infer request: body[0..json_len) is the JSON header and body[json_len..body_len)

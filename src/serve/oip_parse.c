@@ -269,8 +269,9 @@ static kstatus shape_count(pctx *c, oip_tensor *t)
         else n *= (size_t)dim;
     }
     if (n > c->b->max_values)
-        return kerr_set(c->e, K_LIMIT, "input '%s' is too large: at most %zu values per request",
-                        t->name ? t->name : "", c->b->max_values);
+        return kerr_set(c->e, K_LIMIT,
+                        "input '%s' is too large: the server takes at most %zu rows per request",
+                        t->name ? t->name : "", c->b->max_rows);
     t->count = n;
     return K_OK;
 }
@@ -392,24 +393,37 @@ static kstatus parse_input(pctx *c, oip_tensor *t)
 
 /* ---- the request ----------------------------------------------------------------------------- */
 
+/* Makes room for one more input: the array grows by doubling (no look-ahead scan of the body to
+ * count them, which would read every value twice). */
+static kstatus grow_inputs(pctx *c, oip_request *q, int *cap)
+{
+    if (q->n_inputs < *cap) return K_OK;
+    if (q->n_inputs == c->b->max_inputs)
+        return kerr_set(c->e, K_FORMAT,
+                        "more than %d input tensors: send one tensor [N, %d] or one tensor per "
+                        "feature",
+                        c->b->max_inputs, c->b->max_inputs);
+    int n = *cap ? *cap * 2 : 4;
+    if (n > c->b->max_inputs) n = c->b->max_inputs;
+    oip_tensor *t = arena_array(c->a, (size_t)n, sizeof *t);
+    if (!t) return kerr_set(c->e, K_LIMIT, "request needs more memory than allowed");
+    if (q->n_inputs) memcpy(t, q->inputs, (size_t)q->n_inputs * sizeof *t);
+    q->inputs = t;
+    *cap = n;
+    return K_OK;
+}
+
 static kstatus parse_inputs(pctx *c, oip_request *q)
 {
     if (q->inputs) return kerr_set(c->e, K_FORMAT, "request has \"inputs\" twice");
     if (jsonpull_peek(&c->r) != '[') return kerr_set(c->e, K_FORMAT, "inputs must be an array");
-    int64_t count = 0;
-    kstatus st = jsonpull_array_begin(&c->r, &count);
-    if (st) return st;
-    if (count == 0) return kerr_set(c->e, K_FORMAT, "inputs is empty");
-    if (count > c->b->max_inputs)
-        return kerr_set(c->e, K_FORMAT,
-                        "%lld input tensors: send one tensor [N, %d] or one tensor per feature",
-                        (long long)count, c->b->max_inputs);
-    q->inputs = arena_array(c->a, (size_t)count, sizeof *q->inputs);
-    if (!q->inputs) return kerr_set(c->e, K_LIMIT, "request needs more memory than allowed");
+    kstatus st = jsonpull_expect(&c->r, '[', "expected an array");
+    int cap = 0;
     for (int first = 1, more; !st && !(st = jsonpull_element(&c->r, &first, &more)) && more;) {
-        if (q->n_inputs == count) return jsonpull_fail(&c->r, "malformed inputs array");
-        st = parse_input(c, &q->inputs[q->n_inputs++]);
+        st = grow_inputs(c, q, &cap);
+        if (!st) st = parse_input(c, &q->inputs[q->n_inputs++]);
     }
+    if (!st && q->n_inputs == 0) return kerr_set(c->e, K_FORMAT, "inputs is empty");
     return st;
 }
 

@@ -1,0 +1,231 @@
+"""serve_swap_cases.py KILN SCRATCH ROOT — hot swaps, memory, reload and shutdown of `kiln serve`.
+
+Every check prints "ok   …" or "FAIL …"; the exit status is the number of failures (capped).
+Traffic stays on 127.0.0.1 with bounded request counts and durations."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
+ENV = dict(os.environ, KILN_HOME=os.path.join(SCRATCH, "home"), KILN_USER="tester")
+FAILS = []
+
+
+def check(what, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
+    if not cond:
+        FAILS.append(what)
+
+
+def kiln(*args):
+    return subprocess.run([KILN, *args], env=ENV, capture_output=True, text=True, timeout=120)
+
+
+def start(*args):
+    """Starts `kiln serve` on a free port; returns (process, base url)."""
+    p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", "--access-log", "off", *args],
+                         env=ENV, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        line = p.stderr.readline()
+        m = re.search(r"listening on (http://[0-9.]+:\d+)", line)
+        if m:
+            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+            return p, m.group(1)
+        if not line and p.poll() is not None:
+            break
+    raise SystemExit(f"kiln serve did not start: {p.poll()}")
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return -9
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def row():
+    import csv
+    with open(os.path.join(ROOT, "examples/demo/patients.csv")) as f:
+        rows = list(csv.reader(f))
+    return [float(x) for x in rows[1]]
+
+
+FEATURES = row()
+
+
+# ---- alias flips under load ----------------------------------------------------------------
+
+def alias_flips():
+    src = os.path.join(ROOT, "examples/demo/model.json")
+    for _ in range(2):
+        r = kiln("models", "register", src, "--name", "demo", "--json")
+        assert r.returncode == 0, r.stderr
+    kiln("models", "alias", "demo@1", "production")
+    p, url = start("--serve", "demo@production")
+    results, stop_flag = [], threading.Event()
+
+    def load():
+        s = requests.Session()
+        while not stop_flag.is_set():
+            try:
+                r = s.post(url + "/models/demo/predict", json={"features": FEATURES}, timeout=10)
+                results.append((r.status_code, r.json().get("version")))
+            except Exception as e:  # a refused or reset connection is a failed request
+                results.append((0, str(e)))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    lag = []
+    for i in range(20):
+        v = 2 if i % 2 == 0 else 1
+        kiln("models", "alias", f"demo@{v}", "production")
+        t0 = time.time()
+        while time.time() - t0 < 3:  # the server must notice within a second
+            r = requests.post(url + "/models/demo/predict", json={"features": FEATURES}, timeout=10)
+            if r.json().get("version") == v:
+                break
+            time.sleep(0.02)
+        lag.append(time.time() - t0)
+        time.sleep(0.1)
+    stop_flag.set()
+    for t in threads:
+        t.join()
+    bad = [r for r in results if r[0] != 200]
+    versions = {r[1] for r in results if r[0] == 200}
+    check(f"20 alias flips under load: {len(results)} requests, none failed", not bad and len(results) > 200,
+          f"{len(bad)} failed, e.g. {bad[:3]}")
+    check("every response is labelled with a valid version, and both served", versions == {1, 2}, versions)
+    check("each alias move was noticed within a second", max(lag) < 1.0, f"max {max(lag):.2f} s")
+    check("SIGTERM exits 0", stop(p) == 0)
+
+
+# ---- memory over load/unload cycles -------------------------------------------------------
+
+def big_model():
+    path = os.path.join(SCRATCH, "big.json")
+    subprocess.run(["/usr/bin/python3", "-c", f"""
+import numpy as np, xgboost as xgb
+rng = np.random.default_rng(7)
+X = rng.normal(size=(10000, 30)); y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=10000) > 0)
+b = xgb.train({{"max_depth": 8, "eta": 0.1, "objective": "binary:logistic", "seed": 7}},
+              xgb.DMatrix(X, label=y), num_boost_round=300)
+b.save_model({path!r})
+"""], check=True, timeout=300)
+    out = os.path.join(SCRATCH, "big.kiln")
+    r = kiln("import", path, "-o", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def memory_cycles():
+    big = big_model()
+    p, url = start("--model", f"big={big}", "--allow-model-control")
+    s = requests.Session()
+
+    def cycle():
+        a = s.post(url + "/v2/repository/models/big/unload", timeout=30).status_code
+        b = s.post(url + "/v2/repository/models/big/load", timeout=30).status_code
+        return a == 200 and b == 200
+
+    ok = all(cycle() for _ in range(5))  # warm up allocator arenas
+    r = s.post(url + "/models/big/predict", json={"features": FEATURES}, timeout=10)
+    before = rss_kib(p.pid)
+    for _ in range(200):
+        ok = cycle() and ok
+    r2 = s.post(url + "/models/big/predict", json={"features": FEATURES}, timeout=10)
+    after = rss_kib(p.pid)
+    check("200 load/unload cycles all succeed and the model still answers the same",
+          ok and r2.status_code == 200 and r2.json()["probabilities"] == r.json()["probabilities"])
+    check(f"resident memory after 200 cycles within 5% ({before} KiB -> {after} KiB)",
+          after <= before * 1.05, f"{after / before:.3f}x")
+    unloaded = s.post(url + "/v2/repository/models/big/unload", timeout=30).status_code == 200
+    gone = s.post(url + "/models/big/predict", json={"features": FEATURES}, timeout=10).status_code
+    check("an unloaded model answers 404", unloaded and gone == 404, gone)
+    check("SIGTERM exits 0", stop(p) == 0)
+
+
+# ---- SIGHUP reloads a replaced file --------------------------------------------------------
+
+def sighup_reload():
+    a = os.path.join(SCRATCH, "a.kiln")
+    kiln("import", os.path.join(ROOT, "examples/demo/model.json"), "-o", a)
+    live = os.path.join(SCRATCH, "live.kiln")
+    os.link(a, live) if not os.path.exists(live) else None
+    p, url = start("--model", f"m={live}")
+    first = requests.post(url + "/models/m/predict", json={"features": FEATURES}).json()
+    big = os.path.join(SCRATCH, "big.kiln")
+    tmp = live + ".new"
+    with open(big, "rb") as f, open(tmp, "wb") as g:
+        g.write(f.read())
+    os.rename(tmp, live)
+    p.send_signal(signal.SIGHUP)
+    changed = False
+    for _ in range(50):
+        now = requests.post(url + "/models/m/predict", json={"features": FEATURES}).json()
+        if now.get("probabilities") != first.get("probabilities"):
+            changed = True
+            break
+        time.sleep(0.05)
+    check("SIGHUP reloads a replaced package file", changed)
+    check("SIGTERM exits 0", stop(p) == 0)
+
+
+# ---- SIGTERM drains requests in flight ----------------------------------------------------
+
+def drain():
+    big = os.path.join(SCRATCH, "big.kiln")
+    p, url = start("--model", f"big={big}", "--set", "max_batch_rows=100000", "--threads", "2")
+    batch = {"instances": [FEATURES] * 60000}
+    body = json.dumps(batch)
+    results = []
+
+    def slow():
+        try:
+            r = requests.post(url + "/models/big/predict", data=body,
+                              headers={"Content-Type": "application/json"}, timeout=60)
+            results.append(r.status_code)
+        except Exception as e:
+            results.append(str(e))
+
+    ts = [threading.Thread(target=slow) for _ in range(2)]
+    for t in ts:
+        t.start()
+    time.sleep(0.3)  # both requests are being read or scored
+    p.send_signal(signal.SIGTERM)
+    time.sleep(0.1)
+    refused = False
+    try:
+        requests.get(url + "/health", timeout=2)
+    except requests.exceptions.ConnectionError:
+        refused = True
+    for t in ts:
+        t.join()
+    code = p.wait(timeout=60)
+    check("SIGTERM: requests in flight finish with 200", results == [200, 200], results)
+    check("SIGTERM: new connections are refused while draining", refused)
+    check("SIGTERM: exit code 0 after draining", code == 0, code)
+
+
+for case in (alias_flips, memory_cycles, sighup_reload, drain):
+    try:
+        case()
+    except Exception as e:  # a crash of the harness is a failure, not a pass
+        check(f"{case.__name__} ran to the end", False, repr(e))
+print(f"{len(FAILS)} failed")
+sys.exit(min(len(FAILS), 100))
