@@ -316,6 +316,7 @@ run_fastapi() {
 }
 
 models
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "serve bench: wrk -t$threads, ${dur}s per run, connections: $conns" >&2
 for t in $targets; do
     case $t in
@@ -350,7 +351,8 @@ table=$tmp/serve.md
     echo "\`bash bench/serve/run.sh\` — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs" \
         "(${cpu_model:-unknown CPU}), load generator on the same machine:" \
         "$("$wrk" -v 2>&1 | head -n1 | cut -d' ' -f1-2), $threads threads, ${dur} s per run," \
-        "keep-alive, POST bodies from bench/serve/make_models.py (30 features; batch = 64 rows)."
+        "keep-alive, POST bodies from bench/serve/make_models.py (30 features; batch = 64 rows)." \
+        "Load average before the run: $load_before (anything else running skews every row)."
     echo
     echo "| target | connections | requests/s | rows/s | p50 ms | p99 ms | server CPU µs/request | × nginx | × FastAPI | errors |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -2,14 +2,25 @@
  * for. See jsonpull.h for what it accepts and its limits. */
 #include "data/jsonpull.h"
 
+#include "base/num.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 void jsonpull_init(jsonpull *r, const char *data, size_t len, const char *prefix, kerr *e)
 {
-    *r = (jsonpull){
-        .start = data, .p = data, .end = data + len, .prefix = prefix ? prefix : "", .e = e};
+    *r = (jsonpull){.start = data,
+                    .p = data,
+                    .end = data + len,
+                    .prefix = prefix ? prefix : "",
+                    .e = e,
+                    .max_depth = JSONPULL_MAX_DEPTH};
+}
+
+void jsonpull_set_max_depth(jsonpull *r, int depth)
+{
+    if (depth >= 1 && depth <= JSONPULL_MAX_DEPTH) r->max_depth = depth;
 }
 
 void jsonpull_skip_bom(jsonpull *r)
@@ -272,6 +283,23 @@ kstatus jsonpull_number(jsonpull *r, jsonpull_num *v)
     return K_OK;
 }
 
+kstatus jsonpull_double(jsonpull *r, double *out)
+{
+    jsonpull_peek(r);
+    jsonpull_num v;
+    if (nonfinite(r, &v)) {
+        *out = v.d;
+        return K_OK;
+    }
+    size_t n = 0;
+    while (r->p + n < r->end && is_number_char(r->p[n])) n++;
+    if (n == 0) return jsonpull_fail(r, "expected a number");
+    if (n > JSONPULL_NUM_MAX) return jsonpull_fail(r, "number too long");
+    if (!num_parse_double(r->p, n, out)) return jsonpull_fail(r, "malformed number");
+    r->p += n;
+    return K_OK;
+}
+
 kstatus jsonpull_literal(jsonpull *r, const char *word)
 {
     size_t len = strlen(word);
@@ -317,7 +345,7 @@ kstatus jsonpull_element(jsonpull *r, int *first, int *more)
 
 static kstatus skip(jsonpull *r, int depth)
 {
-    if (depth > JSONPULL_MAX_DEPTH) return jsonpull_fail(r, "nesting too deep");
+    if (depth > r->max_depth) return jsonpull_fail(r, "nesting too deep");
     int c = jsonpull_peek(r), first = 1, more;
     kstatus st;
     char k[JSONPULL_KEY_MAX];

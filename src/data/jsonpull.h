@@ -41,6 +41,7 @@ typedef struct {
     const char *start, *p, *end;
     const char *prefix; /* put in front of every message */
     kerr *e;
+    int max_depth;      /* nesting jsonpull_skip accepts; JSONPULL_MAX_DEPTH by default */
 } jsonpull;
 
 /* A number as read. */
@@ -54,6 +55,10 @@ typedef struct {
 /* Starts reading data[0..len). `prefix` (a static string, "" for none) starts every error
  * message; errors go to `e` (may be NULL). */
 void jsonpull_init(jsonpull *r, const char *data, size_t len, const char *prefix, kerr *e);
+
+/* Lowers the nesting jsonpull_skip accepts (1..JSONPULL_MAX_DEPTH; other values are ignored):
+ * servers bound the depth of request bodies. */
+void jsonpull_set_max_depth(jsonpull *r, int depth);
 
 /* Skips a UTF-8 byte order mark, when there is one at the current position. */
 void jsonpull_skip_bom(jsonpull *r);
@@ -82,6 +87,10 @@ kstatus jsonpull_string(jsonpull *r, arena *a, const char **out, size_t max);
 
 /* Reads a number (or NaN / Infinity token) into *v. */
 kstatus jsonpull_number(jsonpull *r, jsonpull_num *v);
+
+/* Reads a number (or NaN / Infinity token) as a double only: one correctly rounded parse, the
+ * fast path for request bodies full of numbers. */
+kstatus jsonpull_double(jsonpull *r, double *out);
 
 /* Consumes the literal `word` ("true", "false", "null") at the current position. */
 kstatus jsonpull_literal(jsonpull *r, const char *word);

@@ -29,15 +29,15 @@ static kstatus read_value(row_reader *rr, double *out, const char *feature)
         *out = NAN; /* null: a missing value */
         return jsonpull_literal(&rr->jp, "null");
     }
-    jsonpull_num v;
-    kstatus st = jsonpull_number(&rr->jp, &v);
+    double v;
+    kstatus st = jsonpull_double(&rr->jp, &v);
     if (st) return st;
-    if (!isfinite(v.d))
+    if (!isfinite(v))
         return kerr_set(rr->e, K_FORMAT,
                         "feature '%s' is not a finite number (NaN and Infinity are not JSON; "
                         "send null for a missing value)",
                         feature);
-    *out = v.d;
+    *out = v;
     return K_OK;
 }
 
@@ -242,6 +242,7 @@ static int score(kserve_ctx *c, const khttp_req *q, khttp_resp *r, kms_ref *ref,
     kerr e = {0};
     row_reader rr = {.m = m, .nf = kmodel_n_features(m), .e = &e};
     jsonpull_init(&rr.jp, q->body, q->body_len, "", &e);
+    jsonpull_set_max_depth(&rr.jp, c->limits.max_json_depth);
     kstatus st = read_body(&rr, q, c->limits.max_batch_rows, &out->rows, &out->n, &out->batch);
     if (st) {
         parse_error(r, st, &e);

@@ -32,8 +32,10 @@ static void set_json(khttp_resp *r, const char *text)
 /* Maps a request error to its protocol status: 413 for size limits, else 400. */
 static void request_error(khttp_resp *r, const kerr *e)
 {
-    if (e->code == K_LIMIT) khttp_error(r, 413, "too_large", "%s", e->msg);
-    else khttp_error(r, 400, "bad_request", "%s", e->msg);
+    if (e->code == K_LIMIT)
+        khttp_error(r, 413, "too_large", "%s", e->msg);
+    else
+        khttp_error(r, 400, "bad_request", "%s", e->msg);
 }
 
 /* A route's version text: a positive decimal integer. */
@@ -96,7 +98,8 @@ void oip_ready(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *con
     kms_info *all = q->mem && total ? arena_array(q->mem, (size_t)total, sizeof *all) : NULL;
     if (all) {
         int got = kms_list(c->models, all, total);
-        for (int i = 0; i < got && i < total && !ready; i++) ready = all[i].ready;
+        for (int i = 0; i < got && i < total && !ready; i++)
+            ready = all[i].ready;
     } else {
         ready = kms_loaded_versions(c->models) > 0;
     }
@@ -104,8 +107,7 @@ void oip_ready(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *con
     if (!ready) r->status = 503;
 }
 
-void oip_server_meta(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p,
-                     int n)
+void oip_server_meta(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
 {
     buf *b = &r->body;
     set_json(r, "{\"name\":");
@@ -160,8 +162,7 @@ static kstatus meta_body(buf *b, const kms_ref *ref)
     else if (!st)
         st = buf_append_str(b, "{\"name\":\"predict\",\"datatype\":\"FP64\",\"shape\":[-1]}");
     if (!st && is_classifier(sp))
-        st = buf_printf(b,
-                        ",{\"name\":\"predict_proba\",\"datatype\":\"FP64\",\"shape\":[-1,%d]}",
+        st = buf_printf(b, ",{\"name\":\"predict_proba\",\"datatype\":\"FP64\",\"shape\":[-1,%d]}",
                         (int)nv);
     if (!st) st = buf_append(b, "]", 1);
     if (!st) st = meta_params(b, sp);
@@ -186,8 +187,7 @@ void oip_model_meta(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char
     if (st) output_failed(r, st);
 }
 
-void oip_model_ready(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p,
-                     int n)
+void oip_model_ready(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
 {
     kms_ref *ref = route_model(c, r, p, n);
     if (!ref) {
@@ -216,18 +216,22 @@ static int control_allowed(kserve_ctx *c, khttp_resp *r)
 }
 
 /* The index request body may hold {"ready": true}: list only ready models. */
-static kstatus index_filter(const khttp_req *q, int *ready_only, kerr *e)
+static kstatus index_filter(const kserve_ctx *c, const khttp_req *q, int *ready_only, kerr *e)
 {
     jsonpull j;
     jsonpull_init(&j, q->body ? q->body : "", q->body ? q->body_len : 0, "request: ", e);
+    jsonpull_set_max_depth(&j, c->limits.max_json_depth);
     if (jsonpull_peek(&j) == -1) return K_OK;
     char key[JSONPULL_KEY_MAX];
     kstatus st = jsonpull_expect(&j, '{', "expected an object");
     for (int first = 1, more; !st && !(st = jsonpull_member(&j, &first, key, &more)) && more;) {
         int ch = jsonpull_peek(&j);
-        if (strcmp(key, "ready") != 0) st = jsonpull_skip(&j);
-        else if (ch != 't' && ch != 'f') st = kerr_set(e, K_FORMAT, "ready must be true or false");
-        else st = jsonpull_literal(&j, (*ready_only = ch == 't') ? "true" : "false");
+        if (strcmp(key, "ready") != 0)
+            st = jsonpull_skip(&j);
+        else if (ch != 't' && ch != 'f')
+            st = kerr_set(e, K_FORMAT, "ready must be true or false");
+        else
+            st = jsonpull_literal(&j, (*ready_only = ch == 't') ? "true" : "false");
     }
     return st ? st : jsonpull_finish(&j);
 }
@@ -243,13 +247,12 @@ static kstatus index_entry(buf *b, const kms_info *m, int first)
     return st ? st : buf_append(b, "}", 1);
 }
 
-void oip_repo_index(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p,
-                    int n)
+void oip_repo_index(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
 {
     if (!control_allowed(c, r)) return;
     kerr e = {0};
     int ready_only = 0;
-    if (index_filter(q, &ready_only, &e)) {
+    if (index_filter(c, q, &ready_only, &e)) {
         request_error(r, &e);
         return;
     }
@@ -279,7 +282,8 @@ static void repo_action(kserve_ctx *c, khttp_resp *r, const char *const *p, int 
     snprintf(r->model, sizeof r->model, "%s", name);
     kstatus (*fn)(void *, const char *, kerr *) = load ? c->control.load : c->control.unload;
     if (!fn) {
-        khttp_error(r, 501, "unsupported", "this server cannot %s models", load ? "load" : "unload");
+        khttp_error(r, 501, "unsupported", "this server cannot %s models",
+                    load ? "load" : "unload");
         return;
     }
     if (!*name) {
@@ -301,8 +305,7 @@ void oip_repo_load(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char 
     repo_action(c, r, p, n, 1);
 }
 
-void oip_repo_unload(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p,
-                     int n)
+void oip_repo_unload(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
 {
     repo_action(c, r, p, n, 0);
 }
@@ -310,13 +313,15 @@ void oip_repo_unload(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const cha
 /* ---- inference: from tensors to rows --------------------------------------------------------- */
 
 /* One tensor holding every feature: [N, F], or [F] for one row ([N] when F is 1). */
-static kstatus one_tensor(const oip_tensor *t, int32_t nf, const double **rows, size_t *n,
-                          kerr *e)
+static kstatus one_tensor(const oip_tensor *t, int32_t nf, const double **rows, size_t *n, kerr *e)
 {
     size_t f = (size_t)nf;
-    if (t->rank == 2 && (size_t)t->shape[1] == f) *n = (size_t)t->shape[0];
-    else if (t->rank == 1 && f == 1) *n = (size_t)t->shape[0];
-    else if (t->rank == 1 && (size_t)t->shape[0] == f) *n = 1;
+    if (t->rank == 2 && (size_t)t->shape[1] == f)
+        *n = (size_t)t->shape[0];
+    else if (t->rank == 1 && f == 1)
+        *n = (size_t)t->shape[0];
+    else if (t->rank == 1 && (size_t)t->shape[0] == f)
+        *n = 1;
     else {
         char shape[96];
         size_t at = 0;
@@ -382,7 +387,8 @@ static kstatus per_feature(const kspec *sp, const oip_request *q, arena *a, size
     double *out = arena_array(a, nr * nf + 1, sizeof *out);
     if (!out) return kerr_set(e, K_LIMIT, "the request needs more memory than allowed");
     for (int i = 0; i < q->n_inputs; i++)
-        for (size_t k = 0; k < nr; k++) out[k * nf + (size_t)col[i]] = q->inputs[i].values[k];
+        for (size_t k = 0; k < nr; k++)
+            out[k * nf + (size_t)col[i]] = q->inputs[i].values[k];
     *rows = out;
     *n = nr;
     return K_OK;
@@ -413,13 +419,14 @@ static kstatus select_outputs(const kspec *sp, const oip_request *q, out_sel *s,
     *s = (out_sel){0};
     if (!q->has_outputs || q->n_outputs == 0) {
         int count = is_classifier(sp) ? 2 : 1;
-        for (int k = 0; k < count; k++) s->kind[k] = k, s->binary[k] = q->binary_output;
+        for (int k = 0; k < count; k++)
+            s->kind[k] = k, s->binary[k] = q->binary_output;
         s->n = count;
         return K_OK;
     }
     for (int i = 0; i < q->n_outputs; i++) {
         const oip_output_req *o = &q->outputs[i];
-        int kind = strcmp(o->name, "predict") == 0                             ? OUT_PREDICT
+        int kind = strcmp(o->name, "predict") == 0                              ? OUT_PREDICT
                    : strcmp(o->name, "predict_proba") == 0 && is_classifier(sp) ? OUT_PROBA
                                                                                 : -1;
         if (kind < 0)
@@ -434,8 +441,7 @@ static kstatus select_outputs(const kspec *sp, const oip_request *q, out_sel *s,
 }
 
 /* Predicted labels: the label itself when every class label is a number, else the index. */
-static kstatus class_values(const kmodel *m, const double *proba, size_t n, arena *a,
-                            double *out)
+static kstatus class_values(const kmodel *m, const double *proba, size_t n, arena *a, double *out)
 {
     const kspec *sp = kmodel_spec(m);
     int32_t nc = sp->n_classes, nv = kmodel_n_values(m);
@@ -493,7 +499,8 @@ static kstatus write_binary(buf *b, const double *v, size_t count)
         uint64_t u;
         unsigned char le[8];
         memcpy(&u, &v[i], 8);
-        for (int k = 0; k < 8; k++) le[k] = (unsigned char)(u >> (8 * k));
+        for (int k = 0; k < 8; k++)
+            le[k] = (unsigned char)(u >> (8 * k));
         st = buf_append(b, le, 8);
     }
     return st;
@@ -521,7 +528,8 @@ static kstatus write_response(khttp_resp *r, const infer_out *o)
     int any_binary = 0;
     for (int i = 0; i < o->sel.n && !st; i++) {
         if (i) st = buf_append(b, ",", 1);
-        if (!st) st = write_output(b, names[o->sel.kind[i]], &o->t[o->sel.kind[i]], o->sel.binary[i]);
+        if (!st)
+            st = write_output(b, names[o->sel.kind[i]], &o->t[o->sel.kind[i]], o->sel.binary[i]);
         any_binary |= o->sel.binary[i];
     }
     if (!st) st = buf_append(b, "]}", 2);
@@ -546,10 +554,12 @@ static kstatus header_length(const khttp_req *q, size_t body_len, size_t *out, k
     const char *h = khttp_header(q, HDR_LEN);
     *out = body_len;
     if (!h) return K_OK;
-    while (*h == ' ' || *h == '\t') h++;
+    while (*h == ' ' || *h == '\t')
+        h++;
     size_t digits = strspn(h, "0123456789");
     const char *rest = h + digits;
-    while (*rest == ' ' || *rest == '\t') rest++;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
     if (digits == 0 || digits > 18 || *rest)
         return kerr_set(e, K_FORMAT, HDR_LEN " must be a byte count");
     unsigned long long v = strtoull(h, NULL, 10);
@@ -578,6 +588,7 @@ static kstatus infer_run(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const
     oip_bounds bounds = {.max_inputs = nf > 0 ? nf : 1};
     size_t max_rows = max_rows_of(c);
     bounds.max_rows = max_rows;
+    bounds.max_depth = c->limits.max_json_depth;
     bounds.max_values = max_rows > ((size_t)1 << 40) / (size_t)bounds.max_inputs
                             ? (size_t)1 << 40
                             : max_rows * (size_t)bounds.max_inputs;
@@ -593,12 +604,13 @@ static kstatus infer_run(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const
     double *labels = is_classifier(sp) ? arena_array(q->mem, n + 1, sizeof *labels) : NULL;
     if (!values || (is_classifier(sp) && !labels))
         return kerr_set(e, K_LIMIT, "the request needs more memory than allowed");
-    if (kmodel_predict(m, rows, n, values, NULL) != K_OK) return kerr_set(e, K_NOMEM, "out of memory");
+    if (kmodel_predict(m, rows, n, values, NULL) != K_OK)
+        return kerr_set(e, K_NOMEM, "out of memory");
     if (labels && class_values(m, values, n, q->mem, labels))
         return kerr_set(e, K_LIMIT, "the request needs more memory than allowed");
     o.q = &req;
-    o.t[OUT_PREDICT] = labels ? (out_tensor){labels, n, 1, 0}
-                              : (out_tensor){values, n, (size_t)nv, nv > 1};
+    o.t[OUT_PREDICT] =
+        labels ? (out_tensor){labels, n, 1, 0} : (out_tensor){values, n, (size_t)nv, nv > 1};
     o.t[OUT_PROBA] = (out_tensor){values, n, (size_t)nv, 1};
     st = write_response(r, &o);
     if (st) output_failed(r, st);
@@ -614,6 +626,8 @@ void oip_infer(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *con
     kerr e = {0};
     kstatus st = q->mem ? infer_run(c, q, r, ref, &e) : kerr_set(&e, K_NOMEM, "no request arena");
     kms_release(ref);
-    if (st == K_NOMEM) khttp_error(r, 500, "internal", "%s", e.msg);
-    else if (st) request_error(r, &e);
+    if (st == K_NOMEM)
+        khttp_error(r, 500, "internal", "%s", e.msg);
+    else if (st)
+        request_error(r, &e);
 }

@@ -18,8 +18,17 @@
 
 /* Tensor element types we accept (FP16 and BYTES are refused). */
 #define OIP_DTYPE_MAP(X)                                                                           \
-    X(BOOL, 1) X(UINT8, 1) X(UINT16, 2) X(UINT32, 4) X(UINT64, 8) X(INT8, 1) X(INT16, 2)           \
-        X(INT32, 4) X(INT64, 8) X(FP32, 4) X(FP64, 8)
+    X(BOOL, 1)                                                                                     \
+    X(UINT8, 1)                                                                                    \
+    X(UINT16, 2)                                                                                   \
+    X(UINT32, 4)                                                                                   \
+    X(UINT64, 8)                                                                                   \
+    X(INT8, 1)                                                                                     \
+    X(INT16, 2)                                                                                    \
+    X(INT32, 4)                                                                                    \
+    X(INT64, 8)                                                                                    \
+    X(FP32, 4)                                                                                     \
+    X(FP64, 8)
 
 typedef enum {
 #define OIP_DTYPE_ENUM(name, size) OIP_##name,
@@ -59,6 +68,7 @@ typedef struct {
     int max_inputs;    /* tensors in "inputs" */
     size_t max_values; /* values in one tensor (413 past it) */
     size_t max_rows;   /* for messages */
+    int max_depth;     /* nesting of skipped values (server limit; 0: jsonpull's default) */
 } oip_bounds;
 
 /* Parses an infer request: body[0..json_len) is the JSON header and body[json_len..body_len)

@@ -89,14 +89,30 @@ static kstatus read_size(pctx *c, int64_t *out, const char *what)
 static void int_range(oip_dtype t, double *lo, double *hi)
 {
     switch (t) {
-    case OIP_UINT8: *lo = 0, *hi = 255; break;
-    case OIP_UINT16: *lo = 0, *hi = 65535; break;
-    case OIP_UINT32: *lo = 0, *hi = 4294967295.0; break;
-    case OIP_UINT64: *lo = 0, *hi = 18446744073709551616.0; break;
-    case OIP_INT8: *lo = -128, *hi = 127; break;
-    case OIP_INT16: *lo = -32768, *hi = 32767; break;
-    case OIP_INT32: *lo = -2147483648.0, *hi = 2147483647.0; break;
-    default: *lo = -9223372036854775808.0, *hi = 9223372036854775808.0; break;
+    case OIP_UINT8:
+        *lo = 0, *hi = 255;
+        break;
+    case OIP_UINT16:
+        *lo = 0, *hi = 65535;
+        break;
+    case OIP_UINT32:
+        *lo = 0, *hi = 4294967295.0;
+        break;
+    case OIP_UINT64:
+        *lo = 0, *hi = 18446744073709551616.0;
+        break;
+    case OIP_INT8:
+        *lo = -128, *hi = 127;
+        break;
+    case OIP_INT16:
+        *lo = -32768, *hi = 32767;
+        break;
+    case OIP_INT32:
+        *lo = -2147483648.0, *hi = 2147483647.0;
+        break;
+    default:
+        *lo = -9223372036854775808.0, *hi = 9223372036854775808.0;
+        break;
     }
 }
 
@@ -187,7 +203,8 @@ static kstatus json_data(pctx *c, jsonpull *r, oip_tensor *t)
 static uint64_t load_le(const unsigned char *p, size_t size)
 {
     uint64_t v = 0;
-    for (size_t k = size; k-- > 0;) v = v << 8 | p[k];
+    for (size_t k = size; k-- > 0;)
+        v = v << 8 | p[k];
     return v;
 }
 
@@ -201,11 +218,21 @@ static kstatus binary_value(pctx *c, const oip_tensor *t, size_t i, uint64_t u, 
     case OIP_UINT8:
     case OIP_UINT16:
     case OIP_UINT32:
-    case OIP_UINT64: *out = (double)u; return K_OK;
-    case OIP_INT8: *out = (int8_t)u; return K_OK;
-    case OIP_INT16: *out = (int16_t)u; return K_OK;
-    case OIP_INT32: *out = (int32_t)u; return K_OK;
-    case OIP_INT64: *out = (double)(int64_t)u; return K_OK;
+    case OIP_UINT64:
+        *out = (double)u;
+        return K_OK;
+    case OIP_INT8:
+        *out = (int8_t)u;
+        return K_OK;
+    case OIP_INT16:
+        *out = (int16_t)u;
+        return K_OK;
+    case OIP_INT32:
+        *out = (int32_t)u;
+        return K_OK;
+    case OIP_INT64:
+        *out = (double)(int64_t)u;
+        return K_OK;
     case OIP_FP32: {
         uint32_t u32 = (uint32_t)u;
         float f;
@@ -213,7 +240,9 @@ static kstatus binary_value(pctx *c, const oip_tensor *t, size_t i, uint64_t u, 
         *out = f;
         break;
     }
-    default: memcpy(out, &u, sizeof *out); break;
+    default:
+        memcpy(out, &u, sizeof *out);
+        break;
     }
     return isinf(*out) ? bad_value(c, t, i, "is infinite") : K_OK;
 }
@@ -265,8 +294,10 @@ static kstatus shape_count(pctx *c, oip_tensor *t)
     size_t n = 1;
     for (int d = 0; d < t->rank; d++) {
         uint64_t dim = (uint64_t)t->shape[d];
-        if (dim && n > c->b->max_values / dim) n = c->b->max_values + 1;
-        else n *= (size_t)dim;
+        if (dim && n > c->b->max_values / dim)
+            n = c->b->max_values + 1;
+        else
+            n *= (size_t)dim;
     }
     if (n > c->b->max_values)
         return kerr_set(c->e, K_LIMIT,
@@ -316,8 +347,10 @@ static kstatus alloc_values(pctx *c, oip_tensor *t, int json)
     kstatus st = shape_count(c, t);
     if (st) return st;
     if (json && t->count > c->json_len / 2 + 1)
-        return kerr_set(c->e, K_FORMAT, "input '%s': its shape needs %zu values, more than the "
-                        "request holds", t->name, t->count);
+        return kerr_set(c->e, K_FORMAT,
+                        "input '%s': its shape needs %zu values, more than the "
+                        "request holds",
+                        t->name, t->count);
     t->values = arena_array(c->a, t->count ? t->count : 1, sizeof *t->values);
     if (!t->values)
         return kerr_set(c->e, K_LIMIT, "input '%s' needs more memory than a request may use",
@@ -346,7 +379,8 @@ static kstatus input_data(pctx *c, oip_tensor *t, in_fields *f)
 
 static kstatus input_member(pctx *c, const char *key, oip_tensor *t, in_fields *f)
 {
-    if (strcmp(key, "name") == 0) return read_string(c, &c->r, &t->name, OIP_NAME_MAX, "input name");
+    if (strcmp(key, "name") == 0)
+        return read_string(c, &c->r, &t->name, OIP_NAME_MAX, "input name");
     if (strcmp(key, "shape") == 0) {
         f->has_shape = 1;
         return parse_shape(c, t);
@@ -382,7 +416,8 @@ static kstatus input_finish(pctx *c, oip_tensor *t, in_fields *f)
 
 static kstatus parse_input(pctx *c, oip_tensor *t)
 {
-    if (jsonpull_peek(&c->r) != '{') return kerr_set(c->e, K_FORMAT, "each input must be an object");
+    if (jsonpull_peek(&c->r) != '{')
+        return kerr_set(c->e, K_FORMAT, "each input must be an object");
     in_fields f = {.bin_size = -1};
     char key[JSONPULL_KEY_MAX];
     kstatus st = jsonpull_expect(&c->r, '{', "expected an object");
@@ -449,8 +484,10 @@ static kstatus parse_output(pctx *c, oip_output_req *o)
     for (int first = 1, more; !st && !(st = jsonpull_member(&c->r, &first, key, &more)) && more;) {
         if (strcmp(key, "name") == 0)
             st = read_string(c, &c->r, &o->name, OIP_NAME_MAX, "output name");
-        else if (strcmp(key, "parameters") == 0) st = parse_out_params(c, o);
-        else st = jsonpull_skip(&c->r);
+        else if (strcmp(key, "parameters") == 0)
+            st = parse_out_params(c, o);
+        else
+            st = jsonpull_skip(&c->r);
     }
     if (!st && !o->name) return kerr_set(c->e, K_FORMAT, "a requested output has no \"name\"");
     return st;
@@ -472,7 +509,8 @@ static kstatus parse_outputs(pctx *c, oip_request *q)
 
 static kstatus parse_params(pctx *c, oip_request *q)
 {
-    if (jsonpull_peek(&c->r) != '{') return kerr_set(c->e, K_FORMAT, "parameters must be an object");
+    if (jsonpull_peek(&c->r) != '{')
+        return kerr_set(c->e, K_FORMAT, "parameters must be an object");
     char key[JSONPULL_KEY_MAX];
     kstatus st = jsonpull_expect(&c->r, '{', "expected an object");
     for (int first = 1, more; !st && !(st = jsonpull_member(&c->r, &first, key, &more)) && more;)
@@ -495,9 +533,15 @@ kstatus oip__parse(const char *body, size_t json_len, size_t body_len, const oip
                    arena *a, oip_request *out, kerr *e)
 {
     *out = (oip_request){0};
-    pctx c = {.json = body, .json_len = json_len, .bin = (const unsigned char *)body + json_len,
-              .bin_len = body_len - json_len, .b = b, .a = a, .e = e};
+    pctx c = {.json = body,
+              .json_len = json_len,
+              .bin = (const unsigned char *)body + json_len,
+              .bin_len = body_len - json_len,
+              .b = b,
+              .a = a,
+              .e = e};
     jsonpull_init(&c.r, body, json_len, "request: ", e);
+    jsonpull_set_max_depth(&c.r, b->max_depth);
     if (jsonpull_peek(&c.r) != '{')
         return kerr_set(e, K_FORMAT, "the request must be a JSON object with \"inputs\"");
     char key[JSONPULL_KEY_MAX];

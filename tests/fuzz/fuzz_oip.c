@@ -37,8 +37,8 @@ static void load(const char *rel, const char *name)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     ctx.models = kms_new();
-    ctx.limits = (kserve_limits){.max_batch_rows = 1000, .max_body_bytes = 1 << 20,
-                                 .max_json_depth = 32};
+    ctx.limits =
+        (kserve_limits){.max_batch_rows = 1000, .max_body_bytes = 1 << 20, .max_json_depth = 32};
     ctx.server_name = "kiln";
     ctx.server_version = "fuzz";
     load("examples/demo/model.json", "demo");
@@ -67,7 +67,8 @@ static const char *resp_header(const khttp_resp *r, const char *name)
 static void check_ok(const khttp_resp *r, json_object *j, size_t json_len)
 {
     json_object *outs = NULL;
-    if (!json_object_object_get_ex(j, "outputs", &outs) || !json_object_is_type(outs, json_type_array))
+    if (!json_object_object_get_ex(j, "outputs", &outs) ||
+        !json_object_is_type(outs, json_type_array))
         abort();
     size_t binary = 0;
     for (size_t i = 0; i < json_object_array_length(outs); i++) {
@@ -95,8 +96,10 @@ static void check(const khttp_resp *r)
     json_tokener_free(tok);
     if (!j || !whole || !json_object_is_type(j, json_type_object)) abort();
     json_object *err = NULL;
-    if (r->status == 200) check_ok(r, j, json_len);
-    else if (!json_object_object_get_ex(j, "error", &err) || !json_object_is_type(err, json_type_string))
+    if (r->status == 200)
+        check_ok(r, j, json_len);
+    else if (!json_object_object_get_ex(j, "error", &err) ||
+             !json_object_is_type(err, json_type_string))
         abort();
     json_object_put(j);
 }
@@ -118,13 +121,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!body) return 0;
     memcpy(body, data + skip, len);
     body[len] = 0;
-    khttp_req q = {.method = "POST", .path = "/v2/models/m/infer", .body = body, .body_len = len,
-                   .request_id = "fuzz", .header = get_header, .header_ctx = &h,
+    khttp_req q = {.method = "POST",
+                   .path = "/v2/models/m/infer",
+                   .body = body,
+                   .body_len = len,
+                   .request_id = "fuzz",
+                   .header = get_header,
+                   .header_ctx = &h,
                    .mem = arena_new((size_t)1 << 26)};
     khttp_resp r = {.status = 200};
     buf_init(&r.body, (size_t)1 << 24);
     const char *p[1] = {flags & 2 ? "reg" : "demo"};
     oip_infer(&ctx, &q, &r, p, 1);
+    if (getenv("FUZZ_OIP_VERBOSE")) /* for triage: what each input got */
+        fprintf(stderr, "%d %.*s\n", r.status, (int)(r.body.len < 300 ? r.body.len : 300),
+                (const char *)r.body.data);
     check(&r);
     buf_free(&r.body);
     arena_free(q.mem);

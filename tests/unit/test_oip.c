@@ -81,7 +81,8 @@ static int setup(void **state)
     models = kms_new();
     kspec *s = NULL;
     if (install(KILN_SOURCE_DIR "/examples/demo/model.json", "demo", 3, &s, &demo)) return -1;
-    for (int j = 0; j < NF; j++) feature_names[j] = kmodel_spec(demo)->features[j].name;
+    for (int j = 0; j < NF; j++)
+        feature_names[j] = kmodel_spec(demo)->features[j].name;
     if (install(KILN_SOURCE_DIR "/tests/data/lightgbm/regression_sqrt.txt", "reg", 1, NULL, &reg))
         return -1;
     /* a classifier whose labels are words: predict answers the class index */
@@ -96,12 +97,12 @@ static int setup(void **state)
     if (kmodel_new(w, &wm, &e) || kms_install(models, "words", 1, "file:w", "", wm, &e)) return -1;
     if (install(KILN_SOURCE_DIR "/examples/demo/model.json", "gone", 1, NULL, NULL)) return -1;
     if (kms_remove(models, "gone", &e)) return -1;
-    ctx = (kserve_ctx){.models = models,
-                       .limits = {.max_batch_rows = 100, .max_body_bytes = 1 << 20,
-                                  .max_json_depth = 32},
-                       .control = {fake_load, fake_unload, NULL},
-                       .server_name = "kiln",
-                       .server_version = "0.1.0"};
+    ctx = (kserve_ctx){
+        .models = models,
+        .limits = {.max_batch_rows = 100, .max_body_bytes = 1 << 20, .max_json_depth = 32},
+        .control = {fake_load, fake_unload, NULL},
+        .server_name = "kiln",
+        .server_version = "0.1.0"};
     read_rows();
     return 0;
 }
@@ -157,8 +158,13 @@ static void run(call *k, khandler h, const char *body, long len, long json_heade
     char *copy = malloc(n + 1);
     memcpy(copy, body, n);
     copy[n] = 0;
-    k->q = (khttp_req){.method = "POST", .path = "/v2", .body = copy, .body_len = n,
-                       .request_id = "t", .header = get_header, .header_ctx = k,
+    k->q = (khttp_req){.method = "POST",
+                       .path = "/v2",
+                       .body = copy,
+                       .body_len = n,
+                       .request_id = "t",
+                       .header = get_header,
+                       .header_ctx = k,
                        .mem = arena_new((size_t)1 << 26)};
     if (json_header >= 0) {
         snprintf(k->hdr_buf, sizeof k->hdr_buf, "%ld", json_header);
@@ -204,11 +210,14 @@ static void expect_error(call *k, int status, const char *needle)
 static void matrix_request(buf *b, int from, int n, const char *dtype, int nested)
 {
     buf_init(b, 1 << 20);
-    buf_printf(b, "{\"inputs\":[{\"name\":\"input-0\",\"shape\":[%d,%d],\"datatype\":\"%s\","
-                  "\"data\":[", n, NF, dtype);
+    buf_printf(b,
+               "{\"inputs\":[{\"name\":\"input-0\",\"shape\":[%d,%d],\"datatype\":\"%s\","
+               "\"data\":[",
+               n, NF, dtype);
     for (int i = 0; i < n; i++) {
         buf_append_str(b, i ? (nested ? "],[" : ",") : (nested ? "[" : ""));
-        for (int j = 0; j < NF; j++) buf_printf(b, "%s%.15g", j ? "," : "", rows[from + i][j]);
+        for (int j = 0; j < NF; j++)
+            buf_printf(b, "%s%.15g", j ? "," : "", rows[from + i][j]);
     }
     buf_append_str(b, nested ? "]]}]}" : "]}]}");
 }
@@ -216,7 +225,8 @@ static void matrix_request(buf *b, int from, int n, const char *dtype, int neste
 /* Checks the response's outputs against kmodel_predict on the same rows. */
 static void expect_predictions(call *k, const kmodel *m, const double *x, size_t n)
 {
-    if (k->r.status != 200) fail_msg("status %d: %.*s", k->r.status, (int)k->r.body.len, k->r.body.data);
+    if (k->r.status != 200)
+        fail_msg("status %d: %.*s", k->r.status, (int)k->r.body.len, k->r.body.data);
     int32_t nv = kmodel_n_values(m);
     double *want = calloc(n * (size_t)nv, sizeof *want);
     assert_int_equal(kmodel_predict(m, x, n, want, NULL), K_OK);
@@ -309,8 +319,7 @@ static void test_model_meta(void **state)
     json_object *params = get(k.json, "parameters");
     json_object *names = get(params, "feature_names");
     assert_int_equal(json_object_array_length(names), NF);
-    assert_string_equal(json_object_get_string(json_object_array_get_idx(names, 0)),
-                        "mean_radius");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(names, 0)), "mean_radius");
     assert_int_equal(json_object_array_length(get(params, "class_labels")), 2);
     call_free(&k);
 
@@ -372,9 +381,12 @@ static void test_infer_matrix(void **state)
     }
     /* one row as shape [30], with an id, on the explicit version */
     buf_init(&b, 1 << 16);
-    buf_printf(&b, "{\"id\":\"req-\\u00e9 1\",\"inputs\":[{\"name\":\"x\",\"shape\":[%d],"
-                   "\"datatype\":\"FP64\",\"data\":[", NF);
-    for (int j = 0; j < NF; j++) buf_printf(&b, "%s%.15g", j ? "," : "", rows[2][j]);
+    buf_printf(&b,
+               "{\"id\":\"req-\\u00e9 1\",\"inputs\":[{\"name\":\"x\",\"shape\":[%d],"
+               "\"datatype\":\"FP64\",\"data\":[",
+               NF);
+    for (int j = 0; j < NF; j++)
+        buf_printf(&b, "%s%.15g", j ? "," : "", rows[2][j]);
     buf_append_str(&b, "]}]}");
     const char *p[2] = {"demo", "3"};
     run(&k, oip_infer, (const char *)b.data, (long)b.len, -1, p, 2);
@@ -395,16 +407,28 @@ static void test_infer_regressor(void **state)
     json_object *outs = get(k.json, "outputs");
     assert_int_equal(json_object_array_length(outs), 1);
     call_free(&k);
-    infer(&k, "reg", "{\"inputs\":[{\"name\":\"a\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                     "\"data\":[1,2,3]}],\"outputs\":[{\"name\":\"predict_proba\"}]}", -1, -1);
+    infer(&k, "reg",
+          "{\"inputs\":[{\"name\":\"a\",\"shape\":[1,3],\"datatype\":\"FP64\","
+          "\"data\":[1,2,3]}],\"outputs\":[{\"name\":\"predict_proba\"}]}",
+          -1, -1);
     expect_error(&k, 400, "unknown output 'predict_proba'");
+    /* zero rows is a valid, empty batch */
+    infer(&k, "reg",
+          "{\"inputs\":[{\"name\":\"a\",\"shape\":[0,3],\"datatype\":\"FP64\","
+          "\"data\":[]}]}",
+          -1, -1);
+    assert_int_equal(k.r.status, 200);
+    json_object *t = json_object_array_get_idx(get(k.json, "outputs"), 0);
+    assert_int_equal(json_object_array_length(get(t, "data")), 0);
+    assert_int_equal(json_object_get_int(json_object_array_get_idx(get(t, "shape"), 0)), 0);
+    call_free(&k);
 }
 
 static void test_infer_datatypes(void **state)
 {
     /* every numeric type carries the same integral values to the model */
-    static const char *const types[] = {"FP64", "FP32", "INT8",  "INT16",  "INT32", "INT64",
-                                        "UINT8", "UINT16", "UINT32", "UINT64"};
+    static const char *const types[] = {"FP64",  "FP32",  "INT8",   "INT16",  "INT32",
+                                        "INT64", "UINT8", "UINT16", "UINT32", "UINT64"};
     call k;
     for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
         char body[256];
@@ -418,19 +442,25 @@ static void test_infer_datatypes(void **state)
         call_free(&k);
     }
     /* FP32 values are the float32 the client meant */
-    infer(&k, "reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP32\","
-                     "\"data\":[2.1,95.5,12.75]}]}", -1, -1);
+    infer(&k, "reg",
+          "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP32\","
+          "\"data\":[2.1,95.5,12.75]}]}",
+          -1, -1);
     double f[3] = {2.1f, 95.5f, 12.75f};
     expect_predictions(&k, reg, f, 1);
     call_free(&k);
-    infer(&k, "reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"BOOL\","
-                     "\"data\":[true,false,true]}]}", -1, -1);
+    infer(&k, "reg",
+          "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"BOOL\","
+          "\"data\":[true,false,true]}]}",
+          -1, -1);
     double bools[3] = {1, 0, 1};
     expect_predictions(&k, reg, bools, 1);
     call_free(&k);
     /* data before shape and datatype is read once both are known */
-    infer(&k, "reg", "{\"inputs\":[{\"data\":[[4,50,1]],\"name\":\"i\",\"datatype\":\"INT16\","
-                     "\"shape\":[1,3]}],\"outputs\":[{\"name\":\"predict\"}]}", -1, -1);
+    infer(&k, "reg",
+          "{\"inputs\":[{\"data\":[[4,50,1]],\"name\":\"i\",\"datatype\":\"INT16\","
+          "\"shape\":[1,3]}],\"outputs\":[{\"name\":\"predict\"}]}",
+          -1, -1);
     double d[3] = {4, 50, 1};
     expect_predictions(&k, reg, d, 1);
     call_free(&k);
@@ -446,7 +476,8 @@ static void test_infer_per_feature(void **state)
         int j = (jj * 7) % NF; /* any order */
         buf_printf(&b, "%s{\"name\":\"%s\",\"datatype\":\"FP64\",\"shape\":%s,\"data\":[",
                    jj ? "," : "", feature_names[j], j == 5 ? "[4,1]" : "[4]");
-        for (int i = 0; i < 4; i++) buf_printf(&b, "%s%.15g", i ? "," : "", rows[i][j]);
+        for (int i = 0; i < 4; i++)
+            buf_printf(&b, "%s%.15g", i ? "," : "", rows[i][j]);
         buf_append_str(&b, "]}");
     }
     buf_append_str(&b, "]}");
@@ -455,22 +486,30 @@ static void test_infer_per_feature(void **state)
     expect_predictions(&k, demo, &rows[0][0], 4);
     call_free(&k);
 
-    infer(&k, "reg", "{\"inputs\":[{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
-                     "\"data\":[1,2]},{\"name\":\"area\",\"shape\":[2],\"datatype\":\"FP64\","
-                     "\"data\":[1,2]}]}", -1, -1);
+    infer(&k, "reg",
+          "{\"inputs\":[{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
+          "\"data\":[1,2]},{\"name\":\"area\",\"shape\":[2],\"datatype\":\"FP64\","
+          "\"data\":[1,2]}]}",
+          -1, -1);
     expect_error(&k, 400, "no input for feature 'distance'");
-    infer(&k, "reg", "{\"inputs\":[{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
-                     "\"data\":[1,2]},{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
-                     "\"data\":[1,2]}]}", -1, -1);
+    infer(&k, "reg",
+          "{\"inputs\":[{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
+          "\"data\":[1,2]},{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
+          "\"data\":[1,2]}]}",
+          -1, -1);
     expect_error(&k, 400, "twice");
-    infer(&k, "reg", "{\"inputs\":[{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
-                     "\"data\":[1,2]},{\"name\":\"size\",\"shape\":[2],\"datatype\":\"FP64\","
-                     "\"data\":[1,2]}]}", -1, -1);
+    infer(&k, "reg",
+          "{\"inputs\":[{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
+          "\"data\":[1,2]},{\"name\":\"size\",\"shape\":[2],\"datatype\":\"FP64\","
+          "\"data\":[1,2]}]}",
+          -1, -1);
     expect_error(&k, 400, "'size' is not a feature");
-    infer(&k, "reg", "{\"inputs\":[{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
-                     "\"data\":[1,2]},{\"name\":\"area\",\"shape\":[1],\"datatype\":\"FP64\","
-                     "\"data\":[1]},{\"name\":\"distance\",\"shape\":[2],\"datatype\":\"FP64\","
-                     "\"data\":[1,2]}]}", -1, -1);
+    infer(&k, "reg",
+          "{\"inputs\":[{\"name\":\"rooms\",\"shape\":[2],\"datatype\":\"FP64\","
+          "\"data\":[1,2]},{\"name\":\"area\",\"shape\":[1],\"datatype\":\"FP64\","
+          "\"data\":[1]},{\"name\":\"distance\",\"shape\":[2],\"datatype\":\"FP64\","
+          "\"data\":[1,2]}]}",
+          -1, -1);
     expect_error(&k, 400, "shape [2]");
 }
 
@@ -554,10 +593,14 @@ static void test_infer_refusals(void **state)
     } cases[] = {
         {"reg", "", 400, "JSON object"},
         {"reg", "[]", 400, "JSON object"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3]}]} x", 400, "after the JSON"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3]}", 400, "end of input"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3]}]} x",
+         400, "after the JSON"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3]}",
+         400, "end of input"},
         {"reg", "{}", 400, "no \"inputs\""},
         {"reg", "{\"inputs\":[]}", 400, "empty"},
         {"reg", "{\"inputs\":[1,]}", 400, "object"},
@@ -571,72 +614,135 @@ static void test_infer_refusals(void **state)
          "no \"datatype\""},
         {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\"}]}", 400,
          "no \"data\""},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2]}]}", 400, "has 2 values; its shape needs 3"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3,4]}]}", 400, "more values"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,4],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3,4]}]}", 400, "shape [1, 4]"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3,1],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3]}]}", 400, "shape [1, 3, 1]"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[-1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3]}]}", 400, "non-negative"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[],\"datatype\":\"FP64\","
-                "\"data\":[]}]}", 400, "empty"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,Infinity,3]}]}", 400, "infinite"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,-Infinity,3]}]}", 400, "infinite"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP32\","
-                "\"data\":[1,1e39,3]}]}", 400, "FP32 range"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,\"2\",3]}]}", 400, "string"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT32\","
-                "\"data\":[1,1.5,3]}]}", 400, "not an integer"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT32\","
-                "\"data\":[1,NaN,3]}]}", 400, "not an integer"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT32\","
-                "\"data\":[1,null,3]}]}", 400, "null"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT8\","
-                "\"data\":[1,300,3]}]}", 400, "out of range"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"UINT8\","
-                "\"data\":[1,-1,3]}]}", 400, "out of range"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT64\","
-                "\"data\":[1,9223372036854775808,3]}]}", 400, "out of range"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,true,3]}]}", 400, "boolean"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"BOOL\","
-                "\"data\":[1,0,1]}]}", 400, "true or false"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP16\","
-                "\"data\":[1,2,3]}]}", 400, "FP16"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"BYTES\","
-                "\"data\":[\"a\",\"b\",\"c\"]}]}", 400, "BYTES"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,{},3]}]}", 400, "object"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":5}]}", 400, "must be an array"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[[[[[[1,2,3]]]]]]}]}", 400, "too deep"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3],\"data\":[1,2,3]}]}", 400, "twice"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3],\"parameters\":{\"binary_data_size\":24}}]}", 400, "both"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3]}],\"inputs\":[]}", 400, "twice"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2]}]}",
+         400, "has 2 values; its shape needs 3"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3,4]}]}",
+         400, "more values"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,4],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3,4]}]}",
+         400, "shape [1, 4]"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3,1],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3]}]}",
+         400, "shape [1, 3, 1]"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[-1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3]}]}",
+         400, "non-negative"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[],\"datatype\":\"FP64\","
+         "\"data\":[]}]}",
+         400, "empty"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,Infinity,3]}]}",
+         400, "infinite"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,-Infinity,3]}]}",
+         400, "infinite"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP32\","
+         "\"data\":[1,1e39,3]}]}",
+         400, "FP32 range"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,\"2\",3]}]}",
+         400, "string"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT32\","
+         "\"data\":[1,1.5,3]}]}",
+         400, "not an integer"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT32\","
+         "\"data\":[1,NaN,3]}]}",
+         400, "not an integer"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT32\","
+         "\"data\":[1,null,3]}]}",
+         400, "null"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT8\","
+         "\"data\":[1,300,3]}]}",
+         400, "out of range"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"UINT8\","
+         "\"data\":[1,-1,3]}]}",
+         400, "out of range"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"INT64\","
+         "\"data\":[1,9223372036854775808,3]}]}",
+         400, "out of range"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,true,3]}]}",
+         400, "boolean"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"BOOL\","
+         "\"data\":[1,0,1]}]}",
+         400, "true or false"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP16\","
+         "\"data\":[1,2,3]}]}",
+         400, "FP16"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"BYTES\","
+         "\"data\":[\"a\",\"b\",\"c\"]}]}",
+         400, "BYTES"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,{},3]}]}",
+         400, "object"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":5}]}",
+         400, "must be an array"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[[[[[[1,2,3]]]]]]}]}",
+         400, "too deep"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3],\"data\":[1,2,3]}]}",
+         400, "twice"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3],\"parameters\":{\"binary_data_size\":24}}]}",
+         400, "both"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3]}],\"inputs\":[]}",
+         400, "twice"},
         {"reg", "{\"id\":7,\"inputs\":[]}", 400, "id must be a string"},
         {"reg", "{\"parameters\":[],\"inputs\":[]}", 400, "parameters must be an object"},
+        {"reg",
+         "{\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+         "}",
+         400, "nesting too deep"},
         {"reg", "{\"parameters\":{\"binary_data_output\":\"yes\"},\"inputs\":[]}", 400,
          "true or false"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
-                "\"parameters\":[],\"data\":[]}]}", 400, "must be an object"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[1000000,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3]}]}", 413, "too large"},
-        {"reg", "{\"inputs\":[{\"name\":\"i\",\"shape\":[100,3],\"datatype\":\"FP64\","
-                "\"data\":[1,2,3]}]}", 400, "more than the request holds"},
-        {"reg", "{\"inputs\":[{\"name\":\"a\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},"
-                "{\"name\":\"b\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},"
-                "{\"name\":\"c\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},"
-                "{\"name\":\"d\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]}]}",
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1,3],\"datatype\":\"FP64\","
+         "\"parameters\":[],\"data\":[]}]}",
+         400, "must be an object"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[1000000,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3]}]}",
+         413, "too large"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"i\",\"shape\":[100,3],\"datatype\":\"FP64\","
+         "\"data\":[1,2,3]}]}",
+         400, "more than the request holds"},
+        {"reg",
+         "{\"inputs\":[{\"name\":\"a\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},"
+         "{\"name\":\"b\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},"
+         "{\"name\":\"c\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},"
+         "{\"name\":\"d\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]}]}",
          400, "more than 3 input tensors"},
         {"nope", "{}", 404, "nope"},
         {"gone", "{}", 503, "not loaded"},
@@ -651,7 +757,8 @@ static void test_infer_refusals(void **state)
     buf_init(&b, 1 << 20);
     buf_append_str(&b, "{\"inputs\":[{\"name\":\"i\",\"shape\":[101,3],\"datatype\":\"FP64\","
                        "\"data\":[");
-    for (int i = 0; i < 303; i++) buf_append_str(&b, i ? ",1" : "1");
+    for (int i = 0; i < 303; i++)
+        buf_append_str(&b, i ? ",1" : "1");
     buf_append_str(&b, "]}]}");
     infer(&k, "reg", (const char *)b.data, (long)b.len, -1);
     expect_error(&k, 413, "at most 100");
@@ -674,8 +781,9 @@ static void test_binary_in(void **state)
     call k;
     buf b;
     buf_init(&b, 1 << 20);
-    buf_printf(&b, "{\"inputs\":[{\"name\":\"input-0\",\"shape\":[%d,%d],\"datatype\":\"FP64\","
-                   "\"parameters\":{\"binary_data_size\":%d}}]}",
+    buf_printf(&b,
+               "{\"inputs\":[{\"name\":\"input-0\",\"shape\":[%d,%d],\"datatype\":\"FP64\","
+               "\"parameters\":{\"binary_data_size\":%d}}]}",
                NROWS, NF, NROWS * NF * 8);
     size_t json_len = b.len;
     append_le(&b, rows, sizeof rows);
@@ -776,8 +884,8 @@ static void test_binary_out(void **state)
         size_t at = k.json_len;
         if (mode) {
             json_object *pred = json_object_array_get_idx(outs, 0);
-            assert_int_equal(
-                json_object_get_int(get(get(pred, "parameters"), "binary_data_size")), NROWS * 8);
+            assert_int_equal(json_object_get_int(get(get(pred, "parameters"), "binary_data_size")),
+                             NROWS * 8);
             for (int i = 0; i < NROWS; i++) {
                 double v;
                 memcpy(&v, k.r.body.data + at + 8 * (size_t)i, 8);
@@ -785,9 +893,8 @@ static void test_binary_out(void **state)
             }
             at += NROWS * 8;
         } else {
-            assert_int_equal(json_object_array_length(
-                                 get(json_object_array_get_idx(outs, 0), "data")),
-                             NROWS);
+            assert_int_equal(
+                json_object_array_length(get(json_object_array_get_idx(outs, 0), "data")), NROWS);
         }
         assert_int_equal(k.r.body.len, at + sizeof want);
         assert_memory_equal(k.r.body.data + at, want, sizeof want);
@@ -797,9 +904,10 @@ static void test_binary_out(void **state)
 
     /* binary in, binary out */
     buf_init(&b, 1 << 20);
-    buf_printf(&b, "{\"inputs\":[{\"name\":\"input-0\",\"shape\":[2,%d],\"datatype\":\"FP64\","
-                   "\"parameters\":{\"binary_data_size\":%d}}],\"outputs\":[{\"name\":"
-                   "\"predict_proba\",\"parameters\":{\"binary_data\":true}}]}",
+    buf_printf(&b,
+               "{\"inputs\":[{\"name\":\"input-0\",\"shape\":[2,%d],\"datatype\":\"FP64\","
+               "\"parameters\":{\"binary_data_size\":%d}}],\"outputs\":[{\"name\":"
+               "\"predict_proba\",\"parameters\":{\"binary_data\":true}}]}",
                NF, 2 * NF * 8);
     size_t json_len = b.len;
     append_le(&b, rows, 2 * NF * 8);
@@ -883,8 +991,8 @@ static void test_single_row_speed(void **state)
         assert_int_equal(r.status, 200);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
-                1e3 / runs;
+    double us =
+        ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3 / runs;
     printf("    single-row oip_infer (parse + predict + respond, arena per request): %.2f us\n",
            us);
     buf_free(&r.body);
@@ -894,13 +1002,13 @@ static void test_single_row_speed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health),          cmocka_unit_test(test_server_meta),
-        cmocka_unit_test(test_model_meta),      cmocka_unit_test(test_model_ready),
-        cmocka_unit_test(test_infer_matrix),    cmocka_unit_test(test_infer_regressor),
-        cmocka_unit_test(test_infer_datatypes), cmocka_unit_test(test_infer_per_feature),
-        cmocka_unit_test(test_infer_outputs),   cmocka_unit_test(test_infer_missing),
-        cmocka_unit_test(test_infer_refusals),  cmocka_unit_test(test_binary_in),
-        cmocka_unit_test(test_binary_out),      cmocka_unit_test(test_repository),
+        cmocka_unit_test(test_health),           cmocka_unit_test(test_server_meta),
+        cmocka_unit_test(test_model_meta),       cmocka_unit_test(test_model_ready),
+        cmocka_unit_test(test_infer_matrix),     cmocka_unit_test(test_infer_regressor),
+        cmocka_unit_test(test_infer_datatypes),  cmocka_unit_test(test_infer_per_feature),
+        cmocka_unit_test(test_infer_outputs),    cmocka_unit_test(test_infer_missing),
+        cmocka_unit_test(test_infer_refusals),   cmocka_unit_test(test_binary_in),
+        cmocka_unit_test(test_binary_out),       cmocka_unit_test(test_repository),
         cmocka_unit_test(test_single_row_speed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
