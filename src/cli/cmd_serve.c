@@ -15,28 +15,29 @@
 
 void cmd_serve_help(void)
 {
-    printf("usage: kiln serve [--config kiln.yaml] [--listen HOST:PORT] [--model NAME=FILE.kiln]...\n"
-           "                  [--serve NAME[@ALIAS]]... [options]\n\n"
-           "Serves models over HTTP: the seed's POST /predict and GET /health, POST\n"
-           "/models/NAME/predict, the Open Inference Protocol v2 (/v2/...), GET /openapi.json.\n\n"
-           "Models come from package files (--model) and from the registry (--serve NAME@ALIAS;\n"
-           "with no --model and no --serve: every registered model's default alias). Alias moves\n"
-           "in the registry are picked up within a second; SIGHUP reloads everything; SIGTERM\n"
-           "and SIGINT stop accepting, finish requests in flight, and exit 0.\n\n"
-           "  --config FILE              settings file (also $KILN_CONFIG); see docs/serving.md\n"
-           "  --listen HOST:PORT         default 127.0.0.1:8080 (port 0: any free port)\n"
-           "  --model NAME=FILE          serve a package file under NAME (repeatable)\n"
-           "  --serve NAME[@ALIAS]       serve a registry model (repeatable; ALIAS default\n"
-           "                             'production')\n"
-           "  --default-model NAME       the model POST /predict uses (default: the first)\n"
-           "  --threads N                HTTP threads (default: one per core)\n"
-           "  --allow-model-control      enable /v2/repository load, unload and index\n"
-           "  --access-log PATH|-|off    one JSON line per request (default -: stderr)\n"
-           "  --log-level LEVEL          error, warn, info (default), debug\n"
-           "  --set KEY=VALUE            any setting of kiln.yaml (e.g. max_body_bytes=1048576)\n"
-           "  --home, --store, --artifacts   where the registry is (as for kiln models)\n\n"
-           "Settings apply in this order, each overriding the one before: defaults, kiln.yaml,\n"
-           "KILN_* environment variables, flags.\n");
+    printf(
+        "usage: kiln serve [--config kiln.yaml] [--listen HOST:PORT] [--model NAME=FILE.kiln]...\n"
+        "                  [--serve NAME[@ALIAS]]... [options]\n\n"
+        "Serves models over HTTP: the seed's POST /predict and GET /health, POST\n"
+        "/models/NAME/predict, the Open Inference Protocol v2 (/v2/...), GET /openapi.json.\n\n"
+        "Models come from package files (--model) and from the registry (--serve NAME@ALIAS;\n"
+        "with no --model and no --serve: every registered model's default alias). Alias moves\n"
+        "in the registry are picked up within a second; SIGHUP reloads everything; SIGTERM\n"
+        "and SIGINT stop accepting, finish requests in flight, and exit 0.\n\n"
+        "  --config FILE              settings file (also $KILN_CONFIG); see docs/serving.md\n"
+        "  --listen HOST:PORT         default 127.0.0.1:8080 (port 0: any free port)\n"
+        "  --model NAME=FILE          serve a package file under NAME (repeatable)\n"
+        "  --serve NAME[@ALIAS]       serve a registry model (repeatable; ALIAS default\n"
+        "                             'production')\n"
+        "  --default-model NAME       the model POST /predict uses (default: the first)\n"
+        "  --threads N                HTTP threads (default: one per core)\n"
+        "  --allow-model-control      enable /v2/repository load, unload and index\n"
+        "  --access-log PATH|-|off    one JSON line per request (default -: stderr)\n"
+        "  --log-level LEVEL          error, warn, info (default), debug\n"
+        "  --set KEY=VALUE            any setting of kiln.yaml (e.g. max_body_bytes=1048576)\n"
+        "  --home, --store, --artifacts   where the registry is (as for kiln models)\n\n"
+        "Settings apply in this order, each overriding the one before: defaults, kiln.yaml,\n"
+        "KILN_* environment variables, flags.\n");
 }
 
 static int level_of(const char *name)
@@ -76,36 +77,58 @@ static int flag(serve_args *a, int c, const char *arg)
     kstatus st = K_OK;
     char key[64];
     switch (c) {
-    case 'l': st = kserve_config_set(&a->c, "listen", arg, &e); break;
-    case 'm': st = kserve_config_add_model(&a->c, arg, &e); break;
-    case 's': st = kserve_config_add_ref(&a->c, arg, &e); break;
-    case 'd': st = kserve_config_set(&a->c, "default_model", arg, &e); break;
-    case 't': st = kserve_config_set(&a->c, "threads", arg, &e); break;
-    case 'A': a->c.allow_model_control = 1; break;
-    case 'a': st = kserve_config_set(&a->c, "access_log", arg, &e); break;
-    case 'L': st = kserve_config_set(&a->c, "log_level", arg, &e); break;
+    case 'l':
+        st = kserve_config_set(&a->c, "listen", arg, &e);
+        break;
+    case 'm':
+        st = kserve_config_add_model(&a->c, arg, &e);
+        break;
+    case 's':
+        st = kserve_config_add_ref(&a->c, arg, &e);
+        break;
+    case 'd':
+        st = kserve_config_set(&a->c, "default_model", arg, &e);
+        break;
+    case 't':
+        st = kserve_config_set(&a->c, "threads", arg, &e);
+        break;
+    case 'A':
+        a->c.allow_model_control = 1;
+        break;
+    case 'a':
+        st = kserve_config_set(&a->c, "access_log", arg, &e);
+        break;
+    case 'L':
+        st = kserve_config_set(&a->c, "log_level", arg, &e);
+        break;
     case 'S': {
         const char *eq = strchr(arg, '=');
-        if (!eq || (size_t)(eq - arg) >= sizeof key) return cli_usage("serve", "--set takes KEY=VALUE");
+        if (!eq || (size_t)(eq - arg) >= sizeof key)
+            return cli_usage("serve", "--set takes KEY=VALUE");
         snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
         st = kserve_config_set(&a->c, key, eq + 1, &e);
         break;
     }
-    default: return cli_usage("serve", "unknown option");
+    default:
+        return cli_usage("serve", "unknown option");
     }
     return st ? cli_usage("serve", "%s", e.msg) : EXIT_OK;
 }
 
 static int parse(int argc, char **argv, serve_args *a)
 {
-    static const struct option opts[] = {
-        CLI_REG_LONGOPTS,
-        {"config", required_argument, 0, 'c'},  {"listen", required_argument, 0, 'l'},
-        {"model", required_argument, 0, 'm'},   {"serve", required_argument, 0, 's'},
-        {"default-model", required_argument, 0, 'd'}, {"threads", required_argument, 0, 't'},
-        {"allow-model-control", no_argument, 0, 'A'}, {"access-log", required_argument, 0, 'a'},
-        {"log-level", required_argument, 0, 'L'}, {"set", required_argument, 0, 'S'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {CLI_REG_LONGOPTS,
+                                         {"config", required_argument, 0, 'c'},
+                                         {"listen", required_argument, 0, 'l'},
+                                         {"model", required_argument, 0, 'm'},
+                                         {"serve", required_argument, 0, 's'},
+                                         {"default-model", required_argument, 0, 'd'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"allow-model-control", no_argument, 0, 'A'},
+                                         {"access-log", required_argument, 0, 'a'},
+                                         {"log-level", required_argument, 0, 'L'},
+                                         {"set", required_argument, 0, 'S'},
+                                         {0, 0, 0, 0}};
     /* The config file is applied first, so find it before the other flags. */
     a->config_path = getenv("KILN_CONFIG");
     for (int i = 1; i + 1 < argc; i++)
@@ -194,9 +217,12 @@ static int serve(serve_args *a, const kreg_options *reg)
 {
     kserve_config *c = &a->c;
     kerr e = {0};
-    kserver_options so = {.threads = c->threads, .max_body_bytes = c->max_body_bytes,
+    kserver_options so = {.threads = c->threads,
+                          .max_body_bytes = c->max_body_bytes,
                           .max_header_bytes = c->max_header_bytes,
-                          .max_connections = c->max_connections, .idle_timeout_s = c->idle_timeout_s};
+                          .max_connections = c->max_connections,
+                          .idle_timeout_s = c->idle_timeout_s,
+                          .request_timeout_s = c->request_timeout_s};
     if (kserve_config_listen(c, so.host, sizeof so.host, &so.port, &e)) return cli_fail(&e);
     so.access_log = open_access_log(c->access_log);
     if (strcmp(c->access_log, "off") && !so.access_log) {

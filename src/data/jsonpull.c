@@ -140,7 +140,7 @@ static kstatus unicode(jsonpull *r, const char **s, const char *to, uint32_t *cp
 }
 
 /* Decodes the string body [from, to) into out, which has room for to - from + 1 bytes (escapes
- * never decode to more bytes than they take). */
+ * never decode to more bytes than they take). With out == NULL it only checks the escapes. */
 static kstatus decode(jsonpull *r, const char *from, const char *to, char *out)
 {
     static const char plain[] = "\"\\/bfnrt", decoded[] = "\"\\/\b\f\n\r\t";
@@ -152,7 +152,8 @@ static kstatus decode(jsonpull *r, const char *from, const char *to, char *out)
             return jsonpull_fail(r, "control character in string");
         }
         if (c != '\\') {
-            out[n++] = (char)c;
+            if (out) out[n] = (char)c;
+            n++;
             s++;
             continue;
         }
@@ -160,18 +161,20 @@ static kstatus decode(jsonpull *r, const char *from, const char *to, char *out)
         s += 2;
         const char *at = esc ? strchr(plain, esc) : NULL;
         if (at) {
-            out[n++] = decoded[at - plain];
+            if (out) out[n] = decoded[at - plain];
+            n++;
         } else if (esc == 'u') {
             uint32_t cp = 0;
+            char tmp[4];
             kstatus st = unicode(r, &s, to, &cp);
             if (st) return st;
-            n += utf8_put(out + n, cp);
+            n += utf8_put(out ? out + n : tmp, cp);
         } else {
             r->p = s - 2;
             return jsonpull_fail(r, "bad escape in string");
         }
     }
-    out[n] = 0;
+    if (out) out[n] = 0;
     return K_OK;
 }
 
@@ -195,11 +198,22 @@ static int utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
+/* Checks a string body that is stepped over rather than kept: escapes, control characters,
+ * UTF-8. Untrusted text is refused whether or not the caller looks at it. */
+static kstatus check_only(jsonpull *r, const char *from, const char *to)
+{
+    kstatus st = decode(r, from, to, NULL);
+    if (!st && !utf8_valid((const unsigned char *)from, (size_t)(to - from)))
+        st = jsonpull_fail(r, "string is not UTF-8");
+    return st;
+}
+
 kstatus jsonpull_string(jsonpull *r, arena *a, const char **out, size_t max)
 {
     if (jsonpull_peek(r) != '"') return jsonpull_fail(r, "expected a string");
     const char *close = NULL;
     kstatus st = string_end(r, &close);
+    if (!st && !out) st = check_only(r, r->p + 1, close);
     if (st || !out) {
         if (!st) r->p = close + 1;
         return st;
@@ -229,8 +243,12 @@ static kstatus key(jsonpull *r, char out[JSONPULL_KEY_MAX])
     out[0] = 0;
     if (close - r->p - 1 < JSONPULL_KEY_MAX) {
         st = decode(r, r->p + 1, close, out);
-        if (st) return st;
+        if (!st && !utf8_valid((const unsigned char *)out, strlen(out)))
+            st = jsonpull_fail(r, "object key is not UTF-8");
+    } else {
+        st = check_only(r, r->p + 1, close);
     }
+    if (st) return st;
     r->p = close + 1;
     return jsonpull_expect(r, ':', "expected ':' after an object key");
 }
@@ -292,7 +310,8 @@ kstatus jsonpull_double(jsonpull *r, double *out)
         return K_OK;
     }
     size_t n = 0;
-    while (r->p + n < r->end && is_number_char(r->p[n])) n++;
+    while (r->p + n < r->end && is_number_char(r->p[n]))
+        n++;
     if (n == 0) return jsonpull_fail(r, "expected a number");
     if (n > JSONPULL_NUM_MAX) return jsonpull_fail(r, "number too long");
     if (!num_parse_double(r->p, n, out)) return jsonpull_fail(r, "malformed number");
@@ -369,8 +388,8 @@ static kstatus skip(jsonpull *r, int depth)
     case 'n':
         return jsonpull_literal(r, "null");
     default: {
-        jsonpull_num v = {0};
-        return jsonpull_number(r, &v);
+        double v;
+        return jsonpull_double(r, &v);
     }
     }
 }

@@ -41,7 +41,7 @@ typedef struct {
     const char *start, *p, *end;
     const char *prefix; /* put in front of every message */
     kerr *e;
-    int max_depth;      /* nesting jsonpull_skip accepts; JSONPULL_MAX_DEPTH by default */
+    int max_depth; /* nesting jsonpull_skip accepts; JSONPULL_MAX_DEPTH by default */
 } jsonpull;
 
 /* A number as read. */

@@ -72,8 +72,10 @@ static batch *batch_new(const kbatcher *b)
 static batch *batch_take(kbatcher *b)
 {
     batch *bt = b->free_batches;
-    if (bt) b->free_batches = bt->next_free;
-    else if (!(bt = batch_new(b))) return NULL;
+    if (bt)
+        b->free_batches = bt->next_free;
+    else if (!(bt = batch_new(b)))
+        return NULL;
     bt->n = bt->left = bt->finished = 0;
     bt->status = K_OK;
     return bt;
@@ -101,7 +103,8 @@ void kbatcher_free(kbatcher *b)
 {
     if (!b) return;
     pthread_mutex_lock(&b->lock);
-    while (b->inflight > 0) pthread_cond_wait(&b->idle, &b->lock);
+    while (b->inflight > 0)
+        pthread_cond_wait(&b->idle, &b->lock);
     pthread_mutex_unlock(&b->lock);
     while (b->free_batches) {
         batch *bt = b->free_batches;
@@ -131,7 +134,7 @@ static void lead(kbatcher *b, batch *bt)
     while (bt->n < b->max_batch)
         if (pthread_cond_timedwait(&bt->full, &b->lock, &until) == ETIMEDOUT) break;
     if (b->forming == bt) b->forming = NULL; /* late arrivals start the next batch */
-    int n = bt->n; /* closed: no one writes rows or n now */
+    int n = bt->n;                           /* closed: no one writes rows or n now */
     pthread_mutex_unlock(&b->lock);
     kstatus st = kmodel_predict(b->m, bt->rows, (size_t)n, bt->values, NULL);
     atomic_fetch_add_explicit(&b->batches, 1, memory_order_relaxed);
@@ -174,9 +177,11 @@ kstatus kbatcher_predict(kbatcher *b, const double *row, double *values, kerr *e
         return kerr_set(e, K_NOMEM, "out of memory for a prediction batch");
     }
     b->inflight++;
-    if (leader) lead(b, bt);
+    if (leader)
+        lead(b, bt);
     else
-        while (!bt->finished) pthread_cond_wait(&bt->done, &b->lock);
+        while (!bt->finished)
+            pthread_cond_wait(&bt->done, &b->lock);
     kstatus st = bt->status;
     if (st == K_OK)
         memcpy(values, bt->values + (size_t)slot * (size_t)b->nv, (size_t)b->nv * sizeof *values);

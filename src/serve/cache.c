@@ -70,7 +70,8 @@ static uint64_t hash_row(const kcache *c, const double *row, int32_t nf)
     const uint64_t *s = c->seed;
     uint64_t h = s[0] ^ ((uint64_t)nf * 0x9e3779b97f4a7c15ull);
     int32_t i = 0;
-    for (; i + 1 < nf; i += 2) h = mix(canon(row[i]) ^ s[1] ^ h, canon(row[i + 1]) ^ s[2]);
+    for (; i + 1 < nf; i += 2)
+        h = mix(canon(row[i]) ^ s[1] ^ h, canon(row[i + 1]) ^ s[2]);
     if (i < nf) h = mix(canon(row[i]) ^ s[1] ^ h, s[3]);
     return mix(h ^ s[2], (uint64_t)nf ^ s[3]) ^ h;
 }
@@ -102,7 +103,8 @@ static size_t node_cost(int32_t nf, int32_t nv)
 static node **slot_of(shard *sh, const node *n)
 {
     node **p = &sh->buckets[n->hash & (sh->n_buckets - 1)];
-    while (*p != n) p = &(*p)->chain;
+    while (*p != n)
+        p = &(*p)->chain;
     return p;
 }
 
@@ -115,18 +117,24 @@ static node *find(shard *sh, uint64_t h, const double *row, int32_t nf)
 
 static void lru_unlink(shard *sh, node *n)
 {
-    if (n->prev) n->prev->next = n->next;
-    else sh->mru = n->next;
-    if (n->next) n->next->prev = n->prev;
-    else sh->lru = n->prev;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        sh->mru = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        sh->lru = n->prev;
 }
 
 static void lru_push_front(shard *sh, node *n)
 {
     n->prev = NULL;
     n->next = sh->mru;
-    if (sh->mru) sh->mru->prev = n;
-    else sh->lru = n;
+    if (sh->mru)
+        sh->mru->prev = n;
+    else
+        sh->lru = n;
     sh->mru = n;
 }
 
@@ -260,20 +268,23 @@ int kcache_get(kcache *c, const double *row, int32_t nf, double *values, int32_t
         lru_push_front(sh, n);
         hit = 1;
     }
-    if (hit) sh->hits++;
-    else sh->misses++;
+    if (hit)
+        sh->hits++;
+    else
+        sh->misses++;
     pthread_mutex_unlock(&sh->lock);
     free(stale);
     return hit;
 }
 
-static node *node_new(uint64_t h, const double *row, int32_t nf, const double *values,
-                      int32_t nv, size_t cost)
+static node *node_new(uint64_t h, const double *row, int32_t nf, const double *values, int32_t nv,
+                      size_t cost)
 {
     node *n = malloc(sizeof(node) + ((size_t)nf + (size_t)nv) * sizeof(uint64_t));
     if (!n) return NULL;
     *n = (node){.hash = h, .cost = cost, .nf = nf, .nv = nv};
-    for (int32_t i = 0; i < nf; i++) n->words[i] = canon(row[i]);
+    for (int32_t i = 0; i < nf; i++)
+        n->words[i] = canon(row[i]);
     memcpy(n->words + nf, values, (size_t)nv * sizeof *values);
     return n;
 }

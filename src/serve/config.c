@@ -43,9 +43,12 @@ static kstatus set_uint(const char *key, const char *v, unsigned long long lo,
 
 static kstatus set_bool(const char *key, const char *v, int *out, kerr *e)
 {
-    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) *out = 1;
-    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no")) *out = 0;
-    else return kerr_set(e, K_INVALID, "%s: expected true or false, got '%.40s'", key, v);
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
+        *out = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
+        *out = 0;
+    else
+        return kerr_set(e, K_INVALID, "%s: expected true or false, got '%.40s'", key, v);
     return K_OK;
 }
 
@@ -61,13 +64,22 @@ typedef enum { T_UINT, T_BOOL, T_STR } kind;
 typedef struct {
     const char *key;
     kind type;
-    size_t offset, size;   /* field in kserve_config; size for T_UINT is sizeof the field */
+    size_t offset, size; /* field in kserve_config; size for T_UINT is sizeof the field */
     unsigned long long lo, hi;
 } setting;
 
-#define U(k, f, l, h) {k, T_UINT, offsetof(kserve_config, f), sizeof(((kserve_config *)0)->f), l, h}
-#define S(k, f) {k, T_STR, offsetof(kserve_config, f), sizeof(((kserve_config *)0)->f), 0, 0}
-#define B(k, f) {k, T_BOOL, offsetof(kserve_config, f), sizeof(int), 0, 0}
+#define U(k, f, l, h)                                                                              \
+    {                                                                                              \
+        k, T_UINT, offsetof(kserve_config, f), sizeof(((kserve_config *)0)->f), l, h               \
+    }
+#define S(k, f)                                                                                    \
+    {                                                                                              \
+        k, T_STR, offsetof(kserve_config, f), sizeof(((kserve_config *)0)->f), 0, 0                \
+    }
+#define B(k, f)                                                                                    \
+    {                                                                                              \
+        k, T_BOOL, offsetof(kserve_config, f), sizeof(int), 0, 0                                   \
+    }
 
 static const setting settings[] = {
     S("listen", listen),
@@ -77,6 +89,7 @@ static const setting settings[] = {
     U("max_batch_rows", max_batch_rows, 1, 10000000),
     U("max_connections", max_connections, 1, 1000000),
     U("idle_timeout_s", idle_timeout_s, 1, 86400),
+    U("request_timeout_s", request_timeout_s, 0, 86400),
     U("max_json_depth", max_json_depth, 2, 64),
     B("allow_model_control", allow_model_control),
     S("access_log", access_log),
@@ -92,9 +105,12 @@ static const setting settings[] = {
 
 static void store_uint(void *field, size_t size, unsigned long long v)
 {
-    if (size == sizeof(int)) *(int *)field = (int)v;
-    else if (size == sizeof(unsigned)) *(unsigned *)field = (unsigned)v;
-    else *(size_t *)field = (size_t)v;
+    if (size == sizeof(int))
+        *(int *)field = (int)v;
+    else if (size == sizeof(unsigned))
+        *(unsigned *)field = (unsigned)v;
+    else
+        *(size_t *)field = (size_t)v;
 }
 
 kstatus kserve_config_set(kserve_config *c, const char *key, const char *value, kerr *e)
@@ -110,8 +126,10 @@ kstatus kserve_config_set(kserve_config *c, const char *key, const char *value, 
             if ((st = set_uint(key, value, s->lo, s->hi, &u, e))) return st;
             store_uint(field, s->size, u);
             return K_OK;
-        case T_BOOL: return set_bool(key, value, (int *)field, e);
-        case T_STR: return set_str(key, value, field, s->size, e);
+        case T_BOOL:
+            return set_bool(key, value, (int *)field, e);
+        case T_STR:
+            return set_str(key, value, field, s->size, e);
         }
     }
     return kerr_set(e, K_INVALID, "unknown setting '%.60s'", key);
@@ -123,7 +141,8 @@ kstatus kserve_config_add_model(kserve_config *c, const char *spec, kerr *e)
     if (!eq || eq == spec || !eq[1])
         return kerr_set(e, K_INVALID, "--model takes NAME=FILE.kiln, got '%.100s'", spec);
     if (c->n_files == KLOADER_MAX) return kerr_set(e, K_LIMIT, "at most %d --model", KLOADER_MAX);
-    int n = snprintf(c->file_names[c->n_files], sizeof c->file_names[0], "%.*s", (int)(eq - spec), spec);
+    int n = snprintf(c->file_names[c->n_files], sizeof c->file_names[0], "%.*s", (int)(eq - spec),
+                     spec);
     if (n < 0 || (size_t)n >= sizeof c->file_names[0])
         return kerr_set(e, K_INVALID, "model name too long");
     kstatus st = kreg_check_name("model", c->file_names[c->n_files], e);
@@ -166,7 +185,8 @@ static kstatus apply_serve(kserve_config *c, json_object *v, kerr *e)
     if (!json_object_is_type(v, json_type_array))
         return kerr_set(e, K_INVALID, "serve: expected a list of NAME@ALIAS");
     for (size_t i = 0; i < json_object_array_length(v); i++) {
-        kstatus st = kserve_config_add_ref(c, json_object_get_string(json_object_array_get_idx(v, i)), e);
+        kstatus st =
+            kserve_config_add_ref(c, json_object_get_string(json_object_array_get_idx(v, i)), e);
         if (st) return st;
     }
     return K_OK;
@@ -178,12 +198,15 @@ static kstatus apply_object(kserve_config *c, json_object *doc, kerr *e)
     json_object_object_foreach(doc, key, v)
     {
         kstatus st;
-        if (!strcmp(key, "models")) st = apply_models(c, v, e);
-        else if (!strcmp(key, "serve")) st = apply_serve(c, v, e);
+        if (!strcmp(key, "models"))
+            st = apply_models(c, v, e);
+        else if (!strcmp(key, "serve"))
+            st = apply_serve(c, v, e);
         else if ((!strcmp(key, "limits") || !strcmp(key, "registry")) &&
                  json_object_is_type(v, json_type_object))
             st = apply_object(c, v, e);
-        else if (json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array))
+        else if (json_object_is_type(v, json_type_object) ||
+                 json_object_is_type(v, json_type_array))
             st = kerr_set(e, K_INVALID, "%s: expected a single value", key);
         else
             st = kserve_config_set(c, key, v ? json_object_get_string(v) : "", e);
@@ -209,14 +232,16 @@ kstatus kserve_config_file(kserve_config *c, const char *path, kerr *e)
 kstatus kserve_config_env(kserve_config *c, kerr *e)
 {
     static const char *const keys[] = {
-        "listen", "threads", "max_body_bytes", "max_header_bytes", "max_batch_rows",
-        "max_connections", "idle_timeout_s", "access_log", "log_level", "allow_model_control",
-        "poll_ms", "default_alias", "default_model", "shutdown_timeout_s"};
+        "listen",         "threads",         "max_body_bytes",      "max_header_bytes",
+        "max_batch_rows", "max_connections", "idle_timeout_s",      "request_timeout_s",
+        "access_log",     "log_level",       "allow_model_control", "poll_ms",
+        "default_alias",  "default_model",   "shutdown_timeout_s"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char var[64];
         size_t j = 0;
         j += (size_t)snprintf(var, sizeof var, "KILN_");
-        for (const char *k = keys[i]; *k && j < sizeof var - 1; k++) var[j++] = (char)toupper((unsigned char)*k);
+        for (const char *k = keys[i]; *k && j < sizeof var - 1; k++)
+            var[j++] = (char)toupper((unsigned char)*k);
         var[j] = 0;
         const char *v = getenv(var);
         if (!v) continue;

@@ -12,26 +12,27 @@
 #define KCONF_STR 1024
 
 typedef struct {
-    char listen[128];          /* HOST:PORT, "127.0.0.1:8080" */
-    int threads;               /* 0: one per core */
-    size_t max_body_bytes;     /* 16 MiB */
-    size_t max_header_bytes;   /* 16 KiB */
-    size_t max_batch_rows;     /* 10000 */
-    unsigned max_connections;  /* 1024 */
-    unsigned idle_timeout_s;   /* 30 */
-    int max_json_depth;        /* 32 */
-    int allow_model_control;   /* 0 */
+    char listen[128];           /* HOST:PORT, "127.0.0.1:8080" */
+    int threads;                /* 0: one per core */
+    size_t max_body_bytes;      /* 16 MiB */
+    size_t max_header_bytes;    /* 16 KiB */
+    size_t max_batch_rows;      /* 10000 */
+    unsigned max_connections;   /* 1024 */
+    unsigned idle_timeout_s;    /* 30 */
+    unsigned request_timeout_s; /* 0: idle_timeout_s */
+    int max_json_depth;         /* 32 */
+    int allow_model_control;    /* 0 */
     char access_log[KCONF_STR]; /* "-" (stderr), "off", or a file path */
-    char log_level[16];        /* error, warn, info (default), debug */
-    int shutdown_timeout_s;    /* 10: in-flight requests get this long on SIGTERM */
+    char log_level[16];         /* error, warn, info (default), debug */
+    int shutdown_timeout_s;     /* 10: in-flight requests get this long on SIGTERM */
     /* models */
     int n_files;
     char file_names[KLOADER_MAX][130], file_paths[KLOADER_MAX][KCONF_STR];
     int n_refs;
     char ref_names[KLOADER_MAX][130], ref_aliases[KLOADER_MAX][65];
-    char default_alias[65];    /* "production" */
-    char default_model[130];   /* the model /predict uses; "" = the first loaded */
-    int poll_ms;               /* 250 */
+    char default_alias[65];  /* "production" */
+    char default_model[130]; /* the model /predict uses; "" = the first loaded */
+    int poll_ms;             /* 250 */
     /* registry location ("" = the usual KILN_HOME resolution) */
     char home[KCONF_STR], store[KCONF_STR], artifacts[KCONF_STR];
 } kserve_config;

@@ -11,9 +11,9 @@
 /* Limits a handler enforces on request content (body size and header size are enforced by the
  * server before a handler runs). */
 typedef struct {
-    size_t max_batch_rows;   /* rows in one request (instances, tensor shape[0]) */
-    size_t max_body_bytes;   /* the server's body limit, for messages */
-    int max_json_depth;      /* nesting accepted in request JSON */
+    size_t max_batch_rows; /* rows in one request (instances, tensor shape[0]) */
+    size_t max_body_bytes; /* the server's body limit, for messages */
+    int max_json_depth;    /* nesting accepted in request JSON */
 } kserve_limits;
 
 /* Repository control (OIP model-repository extension), provided by the server: load makes the

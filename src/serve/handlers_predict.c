@@ -73,10 +73,12 @@ static int32_t find_feature(const kmodel *m, const char *name)
 /* {"feature": value, …}: absent features are missing values; unknown names are refused. */
 static kstatus read_object_row(row_reader *rr, double *row)
 {
-    for (int32_t i = 0; i < rr->nf; i++) row[i] = NAN;
+    for (int32_t i = 0; i < rr->nf; i++)
+        row[i] = NAN;
     kstatus st = jsonpull_expect(&rr->jp, '{', "expected an object of features");
     char key[JSONPULL_KEY_MAX];
-    for (int first = 1, more; !st && !(st = jsonpull_member(&rr->jp, &first, key, &more)) && more;) {
+    for (int first = 1, more;
+         !st && !(st = jsonpull_member(&rr->jp, &first, key, &more)) && more;) {
         int32_t i = find_feature(rr->m, key);
         if (i < 0) return kerr_set(rr->e, K_INVALID, "unknown feature '%s'", key);
         st = read_value(rr, &row[i], key);
@@ -118,7 +120,8 @@ static kstatus read_body(row_reader *rr, const khttp_req *q, size_t max_rows, do
     char key[JSONPULL_KEY_MAX];
     kstatus st = jsonpull_expect(&rr->jp, '{', "expected a JSON object");
     *rows = NULL;
-    for (int first = 1, more; !st && !(st = jsonpull_member(&rr->jp, &first, key, &more)) && more;) {
+    for (int first = 1, more;
+         !st && !(st = jsonpull_member(&rr->jp, &first, key, &more)) && more;) {
         if (strcmp(key, "features") == 0 && !*rows) {
             *rows = arena_array(q->mem, rr->nf ? (size_t)rr->nf : 1, sizeof **rows);
             if (!*rows) return kerr_set(rr->e, K_LIMIT, "out of request memory");
@@ -154,8 +157,10 @@ static void put_label(buf *b, const char *label)
 static void put_prediction(buf *b, const kmodel *m, const double *values)
 {
     int32_t k = kmodel_predicted_class(m, values);
-    if (k < 0) khttp_json_number(b, values[0]);
-    else put_label(b, kmodel_spec(m)->class_labels[k]);
+    if (k < 0)
+        khttp_json_number(b, values[0]);
+    else
+        put_label(b, kmodel_spec(m)->class_labels[k]);
 }
 
 static void put_probabilities(buf *b, const double *values, int32_t nv)
@@ -185,8 +190,7 @@ static void put_seed(buf *b, const kmodel *m, const double *values)
     buf_append(b, "}", 1);
 }
 
-static void put_model_answer(buf *b, const kms_ref *ref, const double *values, size_t n,
-                             int batch)
+static void put_model_answer(buf *b, const kms_ref *ref, const double *values, size_t n, int batch)
 {
     const kmodel *m = kms_model(ref);
     int32_t nv = kmodel_n_values(m);
@@ -248,8 +252,8 @@ static int score(kserve_ctx *c, const khttp_req *q, khttp_resp *r, kms_ref *ref,
         parse_error(r, st, &e);
         return 0;
     }
-    out->values = arena_array(q->mem, out->n ? out->n * (size_t)kmodel_n_values(m) : 1,
-                              sizeof *out->values);
+    out->values =
+        arena_array(q->mem, out->n ? out->n * (size_t)kmodel_n_values(m) : 1, sizeof *out->values);
     if (!out->values || (out->n && kmodel_predict(m, out->rows, out->n, out->values, NULL))) {
         khttp_error(r, 413, "too_large", "request too large for its memory budget");
         return 0;

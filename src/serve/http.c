@@ -18,20 +18,46 @@ const char *khttp_query(const khttp_req *q, const char *name)
     return q->query ? q->query(q->header_ctx, name) : NULL;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (1-4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    uint32_t cp = len == 1 ? c : c & (0x7Fu >> len);
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xC0) != 0x80) return 0; /* also stops at the NUL */
+        cp = cp << 6 | (p[k] & 0x3F);
+    }
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (!len || cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+/* Escapes quotes, backslashes and control characters; bytes that are not UTF-8 (a hostile
+ * path or key echoed in an error) become U+FFFD, so every answer is valid JSON text. */
 kstatus khttp_json_string(buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     kstatus st = buf_append(b, "\"", 1);
     const unsigned char *p = (const unsigned char *)s;
     while (!st && *p) {
-        size_t run = 0;
-        while (p[run] && p[run] >= 0x20 && p[run] != '"' && p[run] != '\\') run++;
+        size_t run = 0, len;
+        while (p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+            run++;
         if (run) st = buf_append(b, p, run);
         p += run;
         if (st || !*p) break;
+        if (*p >= 0x80) {
+            len = utf8_len(p);
+            st = len ? buf_append(b, p, len) : buf_append(b, "\\ufffd", 6);
+            p += len ? len : 1;
+            continue;
+        }
         char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-        if (*p == '"' || *p == '\\') st = buf_append(b, (char[]){'\\', (char)*p}, 2);
-        else st = buf_append(b, esc, 6);
+        if (*p == '"' || *p == '\\')
+            st = buf_append(b, (char[]){'\\', (char)*p}, 2);
+        else
+            st = buf_append(b, esc, 6);
         p++;
     }
     return st ? st : buf_append(b, "\"", 1);
@@ -64,14 +90,20 @@ void khttp_error(khttp_resp *r, int status, const char *reason, const char *fmt,
 int khttp_status_for(kstatus st)
 {
     switch (st) {
-    case K_LIMIT: return 413;
-    case K_NOTFOUND: return 404;
+    case K_LIMIT:
+        return 413;
+    case K_NOTFOUND:
+        return 404;
     case K_INVALID:
-    case K_RANGE: return 422;
+    case K_RANGE:
+        return 422;
     case K_FORMAT:
-    case K_UNSUPPORTED: return 400;
-    case K_BUSY: return 503;
-    default: return 500;
+    case K_UNSUPPORTED:
+        return 400;
+    case K_BUSY:
+        return 503;
+    default:
+        return 500;
     }
 }
 

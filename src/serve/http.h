@@ -17,9 +17,9 @@
 #define KHTTP_NAME_MAX 129 /* a model name (KREG_NAME_MAX) and its NUL */
 
 typedef struct {
-    const char *method;   /* "GET", "POST", … */
-    const char *path;     /* URL path, percent-decoded, without the query */
-    const char *body;     /* the whole body (NUL-terminated copy), "" when none */
+    const char *method; /* "GET", "POST", … */
+    const char *path;   /* URL path, percent-decoded, without the query */
+    const char *body;   /* the whole body (NUL-terminated copy), "" when none */
     size_t body_len;
     const char *request_id; /* X-Request-Id as sent (sanitised) or generated */
     /* Any request header by name (case-insensitive), NULL when absent. */

@@ -71,8 +71,10 @@ static kstatus load_file(kloader *l, const char *name, const char *path, kerr *e
     snprintf(source, sizeof source, "file:%s", path);
     st = install_bytes(l, name, 1, source, sha, data, len, e);
     free(data);
-    if (st) kerr_prefix(e, "%s", path);
-    else say(l, 2, "loaded %s from %s", name, path);
+    if (st)
+        kerr_prefix(e, "%s", path);
+    else
+        say(l, 2, "loaded %s from %s", name, path);
     return st;
 }
 
@@ -107,7 +109,8 @@ static void forget_unloaded(kloader *l, const char *name)
 {
     for (int i = 0; i < l->n_unloaded; i++)
         if (strcmp(l->unloaded[i], name) == 0) {
-            memmove(l->unloaded[i], l->unloaded[i + 1], (size_t)(l->n_unloaded - i - 1) * KMS_NAME_MAX);
+            memmove(l->unloaded[i], l->unloaded[i + 1],
+                    (size_t)(l->n_unloaded - i - 1) * KMS_NAME_MAX);
             l->n_unloaded--;
             return;
         }
@@ -148,8 +151,9 @@ static kstatus sync_registry(kloader *l, int strict, kerr *e)
         kerr one = {0};
         if (load_ref(l, l->o.ref_names[i], l->o.ref_aliases[i], &one)) {
             say(l, 0, "cannot load %s@%s: %s", l->o.ref_names[i], l->o.ref_aliases[i], one.msg);
-            if (!first) first = kerr_set(e, one.code, "%s@%s: %s", l->o.ref_names[i],
-                                         l->o.ref_aliases[i], one.msg);
+            if (!first)
+                first = kerr_set(e, one.code, "%s@%s: %s", l->o.ref_names[i], l->o.ref_aliases[i],
+                                 one.msg);
         }
     }
     if (l->o.serve_all) {
@@ -259,7 +263,7 @@ kstatus kloader_load(kloader *l, const char *name, kerr *e)
     pthread_mutex_lock(&l->lock);
     forget_unloaded(l, name);
     int f = file_index(l, name);
-    kstatus st = f >= 0  ? load_file(l, name, l->o.file_paths[f], e)
+    kstatus st = f >= 0   ? load_file(l, name, l->o.file_paths[f], e)
                  : l->reg ? load_ref(l, name, ref_alias(l, name), e)
                           : kerr_set(e, K_NOTFOUND, "no model named '%s' is configured", name);
     pthread_mutex_unlock(&l->lock);

@@ -16,12 +16,12 @@ typedef struct kloader kloader;
 typedef struct {
     int n_files;
     const char *file_names[KLOADER_MAX], *file_paths[KLOADER_MAX];
-    int n_refs;                      /* explicit registry references */
+    int n_refs; /* explicit registry references */
     const char *ref_names[KLOADER_MAX], *ref_aliases[KLOADER_MAX];
-    int serve_all;                   /* also every registered model that has default_alias */
-    const char *default_alias;       /* "production" */
-    const kreg_options *registry;    /* NULL: no registry (files only) */
-    int poll_ms;                     /* how often the change counter is read */
+    int serve_all;                /* also every registered model that has default_alias */
+    const char *default_alias;    /* "production" */
+    const kreg_options *registry; /* NULL: no registry (files only) */
+    int poll_ms;                  /* how often the change counter is read */
     /* Where events go (loads, swaps, failures): level 0 error, 1 warning, 2 info. */
     void (*log)(void *ctx, int level, const char *msg);
     void *log_ctx;

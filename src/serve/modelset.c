@@ -58,7 +58,8 @@ static void drop(kms_ref *r)
 void kms_free(kms *s)
 {
     if (!s) return;
-    for (int i = 0; i < s->n; i++) drop(s->entries[i].current);
+    for (int i = 0; i < s->n; i++)
+        drop(s->entries[i].current);
     pthread_mutex_destroy(&s->lock);
     free(s->entries);
     free(s);
@@ -76,7 +77,8 @@ static entry *insert(kms *s, const char *name)
 {
     if (s->n == MAX_MODELS) return NULL;
     int at = 0;
-    while (at < s->n && strcmp(s->entries[at].info.name, name) < 0) at++;
+    while (at < s->n && strcmp(s->entries[at].info.name, name) < 0)
+        at++;
     memmove(&s->entries[at + 1], &s->entries[at], (size_t)(s->n - at) * sizeof *s->entries);
     memset(&s->entries[at], 0, sizeof *s->entries);
     snprintf(s->entries[at].info.name, KMS_NAME_MAX, "%s", name);
@@ -180,7 +182,8 @@ int kms_list(kms *s, kms_info *out, int max)
 {
     pthread_mutex_lock(&s->lock);
     int n = s->n;
-    for (int i = 0; i < n && i < max; i++) out[i] = s->entries[i].info;
+    for (int i = 0; i < n && i < max; i++)
+        out[i] = s->entries[i].info;
     pthread_mutex_unlock(&s->lock);
     return n;
 }

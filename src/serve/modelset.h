@@ -23,10 +23,10 @@ typedef struct kms_ref kms_ref;
 /* What a loaded version is, for listings (/v2/repository/index, /v2/models/{m}). */
 typedef struct {
     char name[KMS_NAME_MAX];
-    int64_t version;     /* registry version, or 1 for a file */
-    char source[512];    /* "registry:NAME@ALIAS" or "file:PATH" */
+    int64_t version;  /* registry version, or 1 for a file */
+    char source[512]; /* "registry:NAME@ALIAS" or "file:PATH" */
     char sha256[SHA256_HEX_LEN];
-    int ready;           /* 1 when a version is loaded */
+    int ready; /* 1 when a version is loaded */
 } kms_info;
 
 kms *kms_new(void);

@@ -86,6 +86,8 @@ void router_dispatch(kserve_ctx *c, const khttp_req *q, khttp_resp *r)
         routes[i].handler(c, q, r, p, n);
         return;
     }
-    if (path_known) not_allowed(r, q->path);
-    else khttp_error(r, 404, "not_found", "no such endpoint: %.200s", q->path);
+    if (path_known)
+        not_allowed(r, q->path);
+    else
+        khttp_error(r, 404, "not_found", "no such endpoint: %.200s", q->path);
 }

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,17 @@
 #include "serve/router.h"
 
 #define LOG_BUF (64 * 1024)
+#define DISCARD_MIN ((size_t)1 << 20)
+#define DISCARD_MAX ((size_t)64 << 20)
+
+/* One open connection, for the request-deadline reaper. */
+typedef struct conn_entry {
+    struct conn_entry *prev, *next;
+    int fd;
+    int state;         /* 0 waiting for a request, 1 receiving one, 2 answered */
+    uint64_t since_us; /* start of the current state */
+    int cut;           /* already shut down by the reaper */
+} conn_entry;
 #define SCRATCH_LIMIT ((size_t)1 << 30)
 
 struct kserver {
@@ -30,14 +42,23 @@ struct kserver {
     size_t log_len;
     uint64_t log_flushed_us;
     pthread_key_t scratch_key;
+    pthread_mutex_t conns_lock;
+    conn_entry *conns;
+    pthread_t reaper;
+    int reaper_running, stopping;
+    size_t discard_max;
 };
 
 typedef struct {
     buf body;
-    int too_large;
+    int too_large, answered;
+    size_t discarded;
     uint64_t t0_us;
     char request_id[65];
+    conn_entry *conn;
 } req_state;
+
+static void set_state(kserver *s, conn_entry *c, int state);
 
 static uint64_t now_us(void)
 {
@@ -112,8 +133,9 @@ static void request_id(kserver *s, struct MHD_Connection *conn, char out[65])
 {
     const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     size_t n = given ? strlen(given) : 0;
-    if (n >= 1 && n <= 64 && strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                           "0123456789._-") == n) {
+    if (n >= 1 && n <= 64 &&
+        strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789._-") == n) {
         memcpy(out, given, n + 1);
         return;
     }
@@ -169,10 +191,14 @@ static enum MHD_Result respond(kserver *s, struct MHD_Connection *conn, req_stat
                        .query = query_of,
                        .header_ctx = conn,
                        .mem = mem};
-        if (!mem) khttp_error(&r, 503, "overloaded", "out of memory");
-        else router_dispatch(s->ctx, &q, &r);
+        if (!mem)
+            khttp_error(&r, 503, "overloaded", "out of memory");
+        else
+            router_dispatch(s->ctx, &q, &r);
     }
     enum MHD_Result ok = send_resp(conn, st, &r);
+    st->answered = 1;
+    set_state(s, st->conn, 2);
     if (s->o.access_log) log_request(s, st, method, url, &r);
     buf_free(&r.body);
     return ok;
@@ -185,10 +211,23 @@ static req_state *begin(kserver *s, struct MHD_Connection *conn)
     st->t0_us = now_us();
     buf_init(&st->body, s->o.max_body_bytes + 1);
     request_id(s, conn, st->request_id);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    st->conn = ci ? ci->socket_context : NULL;
+    set_state(s, st->conn, 1);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > s->o.max_body_bytes) st->too_large = 1;
     atomic_fetch_add(&s->in_flight, 1);
     return st;
+}
+
+/* Reads and drops the rest of an oversize body (up to a bound) so the 413 reaches a client that
+ * is still sending; past the bound the connection is closed. */
+static enum MHD_Result discard(kserver *s, req_state *st, size_t *upload_size)
+{
+    st->discarded += *upload_size;
+    *upload_size = 0;
+    return st->discarded > s->discard_max ? MHD_NO : MHD_YES;
 }
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
@@ -199,19 +238,22 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     req_state *st = *con_cls;
     if (!st) {
         if (!(*con_cls = st = begin(s, conn))) return MHD_NO;
-        /* Refuse an announced oversize body at once, without reading it. */
-        return st->too_large ? respond(s, conn, st, url, method) : MHD_YES;
+        /* A body announced far past the limit is refused at once, without reading it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (st->too_large && cl && strtoull(cl, NULL, 10) > s->discard_max)
+            return respond(s, conn, st, url, method);
+        return MHD_YES;
     }
     if (*upload_size) {
-        if (!st->too_large && buf_append(&st->body, upload, *upload_size)) {
+        if (st->too_large || st->answered) return discard(s, st, upload_size);
+        if (buf_append(&st->body, upload, *upload_size)) {
             st->too_large = 1;
-            *upload_size = 0;
-            return respond(s, conn, st, url, method);
+            return discard(s, st, upload_size);
         }
         *upload_size = 0;
         return MHD_YES;
     }
-    return st->too_large ? MHD_YES : respond(s, conn, st, url, method);
+    return st->answered ? MHD_YES : respond(s, conn, st, url, method);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -220,10 +262,73 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     kserver *s = cls;
     req_state *st = *con_cls;
     if (!st) return;
+    set_state(s, st->conn, 0);
     buf_free(&st->body);
     free(st);
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* ---- request deadline --------------------------------------------------------------------- */
+
+static void set_state(kserver *s, conn_entry *c, int state)
+{
+    if (!c) return;
+    pthread_mutex_lock(&s->conns_lock);
+    c->state = state;
+    c->since_us = now_us();
+    pthread_mutex_unlock(&s->conns_lock);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    kserver *s = cls;
+    conn_entry *c = *socket_context;
+    pthread_mutex_lock(&s->conns_lock);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED && (c = calloc(1, sizeof *c))) {
+        const union MHD_ConnectionInfo *i =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c->fd = i ? i->connect_fd : -1;
+        c->since_us = now_us();
+        c->next = s->conns;
+        if (s->conns) s->conns->prev = c;
+        s->conns = c;
+        *socket_context = c;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
+        /* libmicrohttpd closes the socket after this notification, so the reaper (which holds
+         * the same lock) never shuts down a descriptor that was reused. */
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
+        if (c->next) c->next->prev = c->prev;
+        free(c);
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+}
+
+/* Every 250 ms: shut down connections that have not delivered a whole request in time. */
+static void *reap(void *arg)
+{
+    kserver *s = arg;
+    uint64_t limit =
+        (uint64_t)(s->o.request_timeout_s ? s->o.request_timeout_s : s->o.idle_timeout_s) *
+        1000000u;
+    for (;;) {
+        pthread_mutex_lock(&s->conns_lock);
+        int stop = s->stopping;
+        uint64_t now = now_us();
+        for (conn_entry *c = s->conns; c && !stop; c = c->next)
+            if (c->state != 2 && !c->cut && c->fd >= 0 && now - c->since_us > limit) {
+                shutdown(c->fd, SHUT_RDWR); /* libmicrohttpd sees the end and cleans up */
+                c->cut = 1;
+            }
+        pthread_mutex_unlock(&s->conns_lock);
+        if (stop) return NULL;
+        nanosleep(&(struct timespec){0, 250 * 1000000L}, NULL);
+    }
 }
 
 static void quiet_logger(void *cls, const char *fmt, va_list ap)
@@ -274,6 +379,10 @@ kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, 
     s->o = *o;
     pthread_mutex_init(&s->log_lock, NULL);
     pthread_key_create(&s->scratch_key, free_scratch);
+    pthread_mutex_init(&s->conns_lock, NULL);
+    s->discard_max = o->max_body_bytes * 8;
+    if (s->discard_max < DISCARD_MIN) s->discard_max = DISCARD_MIN;
+    if (s->discard_max > DISCARD_MAX) s->discard_max = DISCARD_MAX;
     unsigned char rnd[4];
     randombytes_buf(rnd, sizeof rnd);
     snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
@@ -284,20 +393,22 @@ kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, 
         kserver_stop(s);
         return st;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_TURBO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    s->d = MHD_start_daemon(
-        flags, (uint16_t)o->port, NULL, NULL, answer, s, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_THREAD_POOL_SIZE, thread_count(o), MHD_OPTION_CONNECTION_LIMIT,
-        o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED,
-        completed, s, MHD_OPTION_EXTERNAL_LOGGER, quiet_logger, s, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        1024u, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, answer, s, MHD_OPTION_SOCK_ADDR,
+                            &addr, MHD_OPTION_THREAD_POOL_SIZE, thread_count(o),
+                            MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header_bytes,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+                            notify_connection, s, MHD_OPTION_EXTERNAL_LOGGER, quiet_logger, s,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!s->d) {
         kserver_stop(s);
-        return kerr_set(e, K_IO, "cannot listen on %s:%d (address in use, or not allowed)",
-                        o->host, o->port);
+        return kerr_set(e, K_IO, "cannot listen on %s:%d (address in use, or not allowed)", o->host,
+                        o->port);
     }
+    if (pthread_create(&s->reaper, NULL, reap, s) == 0) s->reaper_running = 1;
     *out = s;
     return K_OK;
 }
@@ -323,9 +434,16 @@ int kserver_in_flight(const kserver *s)
 void kserver_stop(kserver *s)
 {
     if (!s) return;
+    if (s->reaper_running) {
+        pthread_mutex_lock(&s->conns_lock);
+        s->stopping = 1;
+        pthread_mutex_unlock(&s->conns_lock);
+        pthread_join(s->reaper, NULL);
+    }
     if (s->d) MHD_stop_daemon(s->d);
     kserver_flush_log(s);
     pthread_key_delete(s->scratch_key);
     pthread_mutex_destroy(&s->log_lock);
+    pthread_mutex_destroy(&s->conns_lock);
     free(s);
 }

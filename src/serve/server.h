@@ -3,7 +3,9 @@
  *
  * Limits: bodies over max_body_bytes are refused with 413 before they are read; request
  * headers over max_header_bytes get 431; connections past max_connections are refused; a
- * connection idle (or sending too slowly) for idle_timeout_s is closed. */
+ * connection idle for idle_timeout_s is closed, and so is one that has not delivered a whole
+ * request within request_timeout_s of starting it (a client trickling headers or a body a byte
+ * at a time — slowloris — is cut off even though it is never idle). */
 #ifndef KILN_SERVER_H
 #define KILN_SERVER_H
 
@@ -14,14 +16,16 @@
 typedef struct kserver kserver;
 
 typedef struct {
-    char host[64];          /* "127.0.0.1", "0.0.0.0", "::1", "::" */
-    int port;               /* 0: any free port (see kserver_port) */
-    int threads;            /* 0: one per core */
+    char host[64]; /* "127.0.0.1", "0.0.0.0", "::1", "::" */
+    int port;      /* 0: any free port (see kserver_port) */
+    int threads;   /* 0: one per core */
     size_t max_body_bytes;
     size_t max_header_bytes;
     unsigned max_connections;
     unsigned idle_timeout_s;
-    FILE *access_log;       /* one JSON line per request; NULL: off */
+    unsigned request_timeout_s; /* whole request (headers and body) must arrive in this; 0:
+                                   idle_timeout_s */
+    FILE *access_log;           /* one JSON line per request; NULL: off */
 } kserver_options;
 
 /* Starts serving `ctx` (which must outlive the server). */
