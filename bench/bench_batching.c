@@ -106,7 +106,8 @@ static void make_pool(int32_t nf)
     free(pool);
     pool = malloc((size_t)POOL * (size_t)nf * sizeof *pool);
     if (!pool) die("malloc", "row pool");
-    for (int i = 0; i < POOL; i++) make_row(pool + (size_t)i * (size_t)nf, nf, (uint64_t)i);
+    for (int i = 0; i < POOL; i++)
+        make_row(pool + (size_t)i * (size_t)nf, nf, (uint64_t)i);
 }
 
 static void one_call(worker *w, const double *row, double *out)
@@ -136,7 +137,8 @@ static void *work(void *arg)
     int32_t nf = kmodel_n_features(g->m);
     double row[1024], out[1024];
     uint64_t x = 0x2545f4914f6cdd1dull * (uint64_t)(w->id + 1), fresh = 0;
-    while (!atomic_load(&g->go)) sched_yield();
+    while (!atomic_load(&g->go))
+        sched_yield();
     uint64_t end = now_ns() + (uint64_t)(g->secs * 1e9);
     for (;;) {
         uint64_t r = xorshift(&x);
@@ -181,7 +183,8 @@ static void measure(run_cfg *g, int threads, const char *model_name, const char 
     for (int t = 0; t < threads; t++) {
         pthread_join(th[t], NULL);
         calls += w[t].calls;
-        for (int i = 0; i < OCTAVES * SUB; i++) hist[i] += w[t].hist[i];
+        for (int i = 0; i < OCTAVES * SUB; i++)
+            hist[i] += w[t].hist[i];
     }
     double wall = (double)(now_ns() - t0) * 1e-9;
     char extra[64] = "";
@@ -192,11 +195,12 @@ static void measure(run_cfg *g, int threads, const char *model_name, const char 
     } else if (g->how == MODE_CACHE) {
         uint64_t hits, misses;
         kcache_stats(g->c, &hits, &misses, NULL, NULL);
-        snprintf(extra, sizeof extra, "hit rate %.1f%%", 100.0 * (double)hits / (double)(hits + misses));
+        snprintf(extra, sizeof extra, "hit rate %.1f%%",
+                 100.0 * (double)hits / (double)(hits + misses));
     }
-    printf("| %-8s | %-11s | %7d | %12.0f | %9.1f | %9.1f | %-15s |\n", model_name, label,
-           threads, (double)calls / wall, percentile(hist, calls, 0.5),
-           percentile(hist, calls, 0.99), extra);
+    printf("| %-8s | %-11s | %7d | %12.0f | %9.1f | %9.1f | %-15s |\n", model_name, label, threads,
+           (double)calls / wall, percentile(hist, calls, 0.5), percentile(hist, calls, 0.99),
+           extra);
     fflush(stdout);
 }
 
@@ -253,17 +257,22 @@ int main(int argc, char **argv)
     int threads[8] = {1, 2, 8, 32}, n_threads = 4, n_models = 0;
     const char *models[8];
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--secs") == 0 && i + 1 < argc) secs = strtod(argv[++i], NULL);
+        if (strcmp(argv[i], "--secs") == 0 && i + 1 < argc)
+            secs = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             if ((n_threads = parse_threads(argv[++i], threads)) <= 0) die("--threads", "bad list");
-        } else if (n_models < 8) models[n_models++] = argv[i];
+        } else if (n_models < 8)
+            models[n_models++] = argv[i];
     }
     if (n_models == 0 || !(secs > 0)) {
         fprintf(stderr, "usage: bench_batching MODEL [MODEL...] [--secs 2] [--threads 1,2,8,32]\n");
         return 2;
     }
-    printf("| model    | mode        | threads |       rows/s |   p50 us |   p99 us | note            |\n");
-    printf("|----------|-------------|---------|--------------|----------|----------|-----------------|\n");
-    for (int i = 0; i < n_models; i++) bench_model(models[i], threads, n_threads, secs);
+    printf("| model    | mode        | threads |       rows/s |   p50 us |   p99 us | note         "
+           "   |\n");
+    printf("|----------|-------------|---------|--------------|----------|----------|--------------"
+           "---|\n");
+    for (int i = 0; i < n_models; i++)
+        bench_model(models[i], threads, n_threads, secs);
     return 0;
 }

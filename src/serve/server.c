@@ -27,6 +27,7 @@ typedef struct conn_entry {
     int state;         /* 0 waiting for a request, 1 receiving one, 2 answered */
     uint64_t since_us; /* start of the current state */
     int cut;           /* already shut down by the reaper */
+    int served;        /* has answered at least one request */
 } conn_entry;
 #define SCRATCH_LIMIT ((size_t)1 << 30)
 
@@ -277,6 +278,7 @@ static void set_state(kserver *s, conn_entry *c, int state)
     pthread_mutex_lock(&s->conns_lock);
     c->state = state;
     c->since_us = now_us();
+    c->served |= state == 2;
     pthread_mutex_unlock(&s->conns_lock);
 }
 
@@ -428,7 +430,16 @@ void kserver_quiesce(kserver *s)
 
 int kserver_in_flight(const kserver *s)
 {
-    return atomic_load(&((kserver *)s)->in_flight);
+    kserver *m = (kserver *)s;
+    int n = atomic_load(&m->in_flight);
+    /* A connection accepted in the last second that has not begun a request yet is most likely
+     * sending one: count it, so shutdown does not cut it off. */
+    uint64_t now = now_us();
+    pthread_mutex_lock(&m->conns_lock);
+    for (conn_entry *c = m->conns; c; c = c->next)
+        n += c->state == 0 && !c->served && now - c->since_us < 1000000u;
+    pthread_mutex_unlock(&m->conns_lock);
+    return n;
 }
 
 void kserver_stop(kserver *s)

@@ -33,7 +33,8 @@ kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, 
 int kserver_port(const kserver *s);
 /* Stops accepting new connections; requests in flight go on. */
 void kserver_quiesce(kserver *s);
-/* Requests received but not yet answered. */
+/* Requests received but not yet answered, plus connections accepted in the last second that
+ * have not completed their first request's headers yet (for draining on shutdown). */
 int kserver_in_flight(const kserver *s);
 /* Flushes the access log (also done on its own every 200 ms while requests arrive). */
 void kserver_flush_log(kserver *s);

@@ -66,6 +66,8 @@ def row():
 
 
 FEATURES = row()
+with open(KILN, "rb") as _f:
+    ASAN = b"__asan_init" in _f.read()  # the sanitizer build keeps freed memory in quarantine
 
 
 # ---- alias flips under load ----------------------------------------------------------------
@@ -146,14 +148,18 @@ def memory_cycles():
     ok = all(cycle() for _ in range(5))  # warm up allocator arenas
     r = s.post(url + "/models/big/predict", json={"features": FEATURES}, timeout=10)
     before = rss_kib(p.pid)
-    for _ in range(200):
+    cycles = 20 if ASAN else 200
+    for _ in range(cycles):
         ok = cycle() and ok
     r2 = s.post(url + "/models/big/predict", json={"features": FEATURES}, timeout=10)
     after = rss_kib(p.pid)
-    check("200 load/unload cycles all succeed and the model still answers the same",
+    check(f"{cycles} load/unload cycles all succeed and the model still answers the same",
           ok and r2.status_code == 200 and r2.json()["probabilities"] == r.json()["probabilities"])
-    check(f"resident memory after 200 cycles within 5% ({before} KiB -> {after} KiB)",
-          after <= before * 1.05, f"{after / before:.3f}x")
+    if ASAN:
+        print("skip resident memory check: AddressSanitizer quarantines freed memory")
+    else:
+        check(f"resident memory after 200 cycles within 5% ({before} KiB -> {after} KiB)",
+              after <= before * 1.05, f"{after / before:.3f}x")
     unloaded = s.post(url + "/v2/repository/models/big/unload", timeout=30).status_code == 200
     gone = s.post(url + "/models/big/predict", json={"features": FEATURES}, timeout=10).status_code
     check("an unloaded model answers 404", unloaded and gone == 404, gone)

@@ -115,7 +115,8 @@ static void run_callers(kbatcher *b, int threads, int calls, caller *c)
         c[t] = (caller){.b = b, .id = t, .calls = calls};
         assert_int_equal(pthread_create(&th[t], NULL, call_many, &c[t]), 0);
     }
-    for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < threads; t++)
+        pthread_join(th[t], NULL);
 }
 
 static void same_values_as_alone(void **state)
@@ -171,7 +172,8 @@ static void full_batch_goes_at_once(void **state)
     double t0 = now_us();
     run_callers(b, 8, 1, c);
     double took = now_us() - t0;
-    for (int t = 0; t < 8; t++) assert_int_equal(c[t].failed, 0);
+    for (int t = 0; t < 8; t++)
+        assert_int_equal(c[t].failed, 0);
     uint64_t batches, n;
     kbatcher_stats(b, &batches, &n);
     assert_int_equal(batches, 2);
@@ -194,7 +196,8 @@ static void queue_limit_busy(void **state)
     kbatcher *b = kbatcher_new(model, 64, 300000, 2); /* 300 ms: the two callers stay queued */
     caller c[2] = {{.b = b}, {.b = b}};
     pthread_t th[2];
-    for (int t = 0; t < 2; t++) assert_int_equal(pthread_create(&th[t], NULL, one_call, &c[t]), 0);
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, one_call, &c[t]), 0);
     struct timespec pause = {0, 100 * 1000000L};
     nanosleep(&pause, NULL);
     double out[16];

@@ -19,7 +19,8 @@
 
 static void row_of(double *row, int i)
 {
-    for (int j = 0; j < NF; j++) row[j] = (double)i * 10.0 + j;
+    for (int j = 0; j < NF; j++)
+        row[j] = (double)i * 10.0 + j;
 }
 
 static void off_when_no_budget(void **state)
@@ -107,7 +108,7 @@ static void ttl_expiry(void **state)
     assert_int_equal(kcache_get(c, row, NF, out, 1), 0);
     size_t bytes;
     kcache_stats(c, NULL, NULL, &bytes, NULL);
-    assert_int_equal(bytes, 0); /* the expired entry was dropped */
+    assert_int_equal(bytes, 0);   /* the expired entry was dropped */
     kcache_put(c, row, NF, v, 1); /* and can be stored afresh */
     assert_int_equal(kcache_get(c, row, NF, out, 1), 1);
     kcache_free(c);
@@ -160,7 +161,8 @@ static void budget_respected(void **state)
     kcache_stats(c, NULL, NULL, &bytes, &ev);
     assert_int_equal(bytes, 48 * cost); /* every shard full (400 rows over 16 shards) */
     assert_int_equal(ev, (uint64_t)n - 48);
-    for (int i = 0; i < n; i++) live += has(c, i);
+    for (int i = 0; i < n; i++)
+        live += has(c, i);
     assert_int_equal(live, 48);
     kcache_free(c);
 }
@@ -262,8 +264,8 @@ static void concurrent(void **state)
     assert_true(hits > 0 && ev > 0);
     assert_true(bytes <= BUDGET);
     print_message("concurrent: %llu hits, %llu misses, %llu evictions, %zu bytes\n",
-                  (unsigned long long)hits, (unsigned long long)misses,
-                  (unsigned long long)ev, bytes);
+                  (unsigned long long)hits, (unsigned long long)misses, (unsigned long long)ev,
+                  bytes);
     kcache_free(c);
 }
 
