@@ -77,9 +77,13 @@ static int flag(serve_args *a, int c, const char *arg)
     kstatus st = K_OK;
     char key[64];
     switch (c) {
-    case 'l':
+    case 'l': {
+        char host[64];
+        int port;
         st = kserve_config_set(&a->c, "listen", arg, &e);
+        if (!st) st = kserve_config_listen(&a->c, host, sizeof host, &port, &e);
         break;
+    }
     case 'm':
         st = kserve_config_add_model(&a->c, arg, &e);
         break;
@@ -234,6 +238,12 @@ static int serve(serve_args *a, const kreg_options *reg)
     kloader *l = NULL;
     fill_loader(a, &lo, reg);
     int rc = EXIT_OK;
+    kms_features features = {.cache_bytes = c->cache_bytes,
+                             .cache_ttl_ms = c->cache_ttl_ms,
+                             .batch_max = c->batch_max,
+                             .batch_delay_us = c->batch_delay_us,
+                             .batch_queue = c->batch_queue};
+    if (models) kms_set_features(models, &features);
     if (!models || kloader_new(models, &lo, &l, &e)) rc = cli_fail(&e);
     if (!rc && c->default_model[0]) kms_set_default(models, c->default_model);
     kserve_ctx ctx = {.models = models,

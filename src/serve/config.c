@@ -21,6 +21,10 @@ void kserve_config_defaults(kserve_config *c)
     c->max_connections = 1024;
     c->idle_timeout_s = 30;
     c->max_json_depth = 32;
+    c->cache_ttl_ms = 60000;
+    c->batch_max = 1;
+    c->batch_delay_us = 200;
+    c->batch_queue = 1024;
     snprintf(c->access_log, sizeof c->access_log, "-");
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->shutdown_timeout_s = 10;
@@ -91,6 +95,11 @@ static const setting settings[] = {
     U("idle_timeout_s", idle_timeout_s, 1, 86400),
     U("request_timeout_s", request_timeout_s, 0, 86400),
     U("max_json_depth", max_json_depth, 2, 64),
+    U("cache_bytes", cache_bytes, 0, (unsigned long long)1 << 40),
+    U("cache_ttl_ms", cache_ttl_ms, 0, 86400000),
+    U("batch_max", batch_max, 1, 65536),
+    U("batch_delay_us", batch_delay_us, 0, 1000000),
+    U("batch_queue", batch_queue, 1, 10000000),
     B("allow_model_control", allow_model_control),
     S("access_log", access_log),
     S("log_level", log_level),
@@ -192,6 +201,11 @@ static kstatus apply_serve(kserve_config *c, json_object *v, kerr *e)
     return K_OK;
 }
 
+static int is_section(const char *key)
+{
+    return !strcmp(key, "limits") || !strcmp(key, "registry") || !strcmp(key, "throughput");
+}
+
 /* Nested sections flatten to their keys: limits.max_body_bytes is max_body_bytes. */
 static kstatus apply_object(kserve_config *c, json_object *doc, kerr *e)
 {
@@ -202,8 +216,7 @@ static kstatus apply_object(kserve_config *c, json_object *doc, kerr *e)
             st = apply_models(c, v, e);
         else if (!strcmp(key, "serve"))
             st = apply_serve(c, v, e);
-        else if ((!strcmp(key, "limits") || !strcmp(key, "registry")) &&
-                 json_object_is_type(v, json_type_object))
+        else if (is_section(key) && json_object_is_type(v, json_type_object))
             st = apply_object(c, v, e);
         else if (json_object_is_type(v, json_type_object) ||
                  json_object_is_type(v, json_type_array))
@@ -231,21 +244,15 @@ kstatus kserve_config_file(kserve_config *c, const char *path, kerr *e)
 
 kstatus kserve_config_env(kserve_config *c, kerr *e)
 {
-    static const char *const keys[] = {
-        "listen",         "threads",         "max_body_bytes",      "max_header_bytes",
-        "max_batch_rows", "max_connections", "idle_timeout_s",      "request_timeout_s",
-        "access_log",     "log_level",       "allow_model_control", "poll_ms",
-        "default_alias",  "default_model",   "shutdown_timeout_s"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+    for (size_t i = 0; i < sizeof settings / sizeof *settings; i++) {
         char var[64];
-        size_t j = 0;
-        j += (size_t)snprintf(var, sizeof var, "KILN_");
-        for (const char *k = keys[i]; *k && j < sizeof var - 1; k++)
+        size_t j = (size_t)snprintf(var, sizeof var, "KILN_");
+        for (const char *k = settings[i].key; *k && j < sizeof var - 1; k++)
             var[j++] = (char)toupper((unsigned char)*k);
         var[j] = 0;
         const char *v = getenv(var);
         if (!v) continue;
-        kstatus st = kserve_config_set(c, keys[i], v, e);
+        kstatus st = kserve_config_set(c, settings[i].key, v, e);
         if (st) {
             kerr_prefix(e, "%s", var);
             return st;

@@ -21,6 +21,11 @@ typedef struct {
     unsigned idle_timeout_s;    /* 30 */
     unsigned request_timeout_s; /* 0: idle_timeout_s */
     int max_json_depth;         /* 32 */
+    size_t cache_bytes;         /* 0: prediction cache off */
+    unsigned cache_ttl_ms;      /* 60000 */
+    int batch_max;              /* 1: dynamic batching off */
+    unsigned batch_delay_us;    /* 200 */
+    int batch_queue;            /* 1024 */
     int allow_model_control;    /* 0 */
     char access_log[KCONF_STR]; /* "-" (stderr), "off", or a file path */
     char log_level[16];         /* error, warn, info (default), debug */
@@ -40,9 +45,7 @@ typedef struct {
 void kserve_config_defaults(kserve_config *c);
 /* Applies a kiln.yaml file; unknown keys are refused (a typo must not be silently ignored). */
 kstatus kserve_config_file(kserve_config *c, const char *path, kerr *e);
-/* Applies KILN_LISTEN, KILN_THREADS, KILN_MAX_BODY_BYTES, KILN_MAX_HEADER_BYTES,
- * KILN_MAX_BATCH_ROWS, KILN_MAX_CONNECTIONS, KILN_IDLE_TIMEOUT_S, KILN_ACCESS_LOG,
- * KILN_LOG_LEVEL, KILN_ALLOW_MODEL_CONTROL, KILN_POLL_MS, KILN_DEFAULT_ALIAS. */
+/* Applies KILN_<SETTING> for every setting (KILN_LISTEN, KILN_MAX_BODY_BYTES, KILN_HOME, …). */
 kstatus kserve_config_env(kserve_config *c, kerr *e);
 
 /* One setting by its kiln.yaml name and text value (also used for env and flags). */

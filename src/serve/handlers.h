@@ -37,6 +37,10 @@ typedef struct {
 typedef void (*khandler)(kserve_ctx *c, const khttp_req *q, khttp_resp *r,
                          const char *const *params, int n_params);
 
+/* Scores n rows with a served version: a single row goes through the version's prediction cache
+ * and dynamic batcher when they are on (K_BUSY when the batch queue is full). */
+kstatus kserve_predict(const kms_ref *ref, const double *rows, size_t n, double *values, kerr *e);
+
 /* The seed's endpoints and Kiln's own (handlers_predict.c). */
 void h_health(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_seed_predict(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);

@@ -7,6 +7,8 @@
 
 #include "data/jsonpull.h"
 #include "model/predictor.h"
+#include "serve/batcher.h"
+#include "serve/cache.h"
 #include "serve/handlers.h"
 
 void h_health(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
@@ -233,6 +235,28 @@ static void parse_error(khttp_resp *r, kstatus st, const kerr *e)
     khttp_error(r, khttp_status_for(st), st == K_LIMIT ? "too_large" : "bad_request", "%s", e->msg);
 }
 
+/* One row: the version's cache first, then its batcher (coalescing with concurrent requests),
+ * else the predictor directly. */
+static kstatus predict_one(const kms_ref *ref, const double *row, double *values, kerr *e)
+{
+    const kmodel *m = kms_model(ref);
+    int32_t nf = kmodel_n_features(m), nv = kmodel_n_values(m);
+    kcache *cache = kms_cache(ref);
+    if (cache && kcache_get(cache, row, nf, values, nv)) return K_OK;
+    kbatcher *b = kms_batcher(ref);
+    kstatus st = b ? kbatcher_predict(b, row, values, e) : kmodel_predict(m, row, 1, values, NULL);
+    if (!st && cache) kcache_put(cache, row, nf, values, nv);
+    return st;
+}
+
+kstatus kserve_predict(const kms_ref *ref, const double *rows, size_t n, double *values, kerr *e)
+{
+    if (n == 1) return predict_one(ref, rows, values, e);
+    if (!n) return K_OK;
+    kstatus st = kmodel_predict(kms_model(ref), rows, n, values, NULL);
+    return st ? kerr_set(e, st, "out of memory scoring %zu rows", n) : K_OK;
+}
+
 typedef struct {
     double *rows, *values;
     size_t n;
@@ -254,8 +278,14 @@ static int score(kserve_ctx *c, const khttp_req *q, khttp_resp *r, kms_ref *ref,
     }
     out->values =
         arena_array(q->mem, out->n ? out->n * (size_t)kmodel_n_values(m) : 1, sizeof *out->values);
-    if (!out->values || (out->n && kmodel_predict(m, out->rows, out->n, out->values, NULL))) {
+    if (!out->values) {
         khttp_error(r, 413, "too_large", "request too large for its memory budget");
+        return 0;
+    }
+    st = kserve_predict(ref, out->rows, out->n, out->values, &e);
+    if (st) {
+        khttp_error(r, st == K_BUSY ? 503 : 413, st == K_BUSY ? "overloaded" : "too_large", "%s",
+                    e.msg[0] ? e.msg : "request too large for its memory budget");
         return 0;
     }
     snprintf(r->model, sizeof r->model, "%s", kms_name(ref));

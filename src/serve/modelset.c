@@ -3,6 +3,9 @@
  * request holds the lock only to read the pointer and take a reference. */
 #include "serve/modelset.h"
 
+#include "serve/batcher.h"
+#include "serve/cache.h"
+
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +18,8 @@
 struct kms_ref {
     atomic_int refs; /* one for being current, one per request holding it */
     kmodel *model;
+    kcache *cache;
+    kbatcher *batcher;
     char name[KMS_NAME_MAX];
     int64_t version;
     kms *owner;
@@ -30,6 +35,7 @@ struct kms {
     entry *entries;
     int n;
     char default_name[KMS_NAME_MAX];
+    kms_features features;
     atomic_int loaded; /* versions alive, draining ones included */
 };
 
@@ -50,6 +56,8 @@ static void drop(kms_ref *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
     atomic_fetch_sub(&r->owner->loaded, 1);
+    kbatcher_free(r->batcher); /* no caller left: the last reference is gone */
+    kcache_free(r->cache);
     kmodel_free(r->model);
     free(r);
     malloc_trim(0); /* give a large model's pages back to the system now */
@@ -96,6 +104,11 @@ kstatus kms_install(kms *s, const char *name, int64_t version, const char *sourc
     }
     atomic_init(&r->refs, 1);
     r->model = m;
+    pthread_mutex_lock(&s->lock);
+    kms_features f = s->features;
+    pthread_mutex_unlock(&s->lock);
+    r->cache = kcache_new(f.cache_bytes, f.cache_ttl_ms);
+    r->batcher = kbatcher_new(m, f.batch_max, f.batch_delay_us, f.batch_queue);
     r->version = version;
     r->owner = s;
     snprintf(r->name, sizeof r->name, "%s", name);
@@ -115,6 +128,8 @@ kstatus kms_install(kms *s, const char *name, int64_t version, const char *sourc
     }
     pthread_mutex_unlock(&s->lock);
     if (!en) {
+        kbatcher_free(r->batcher);
+        kcache_free(r->cache);
         kmodel_free(m);
         free(r);
         return kerr_set(e, K_LIMIT, "cannot serve more than %d models", MAX_MODELS);
@@ -136,6 +151,23 @@ kstatus kms_remove(kms *s, const char *name, kerr *e)
     if (!old) return kerr_set(e, K_NOTFOUND, "model '%s' is not loaded", name);
     drop(old);
     return K_OK;
+}
+
+void kms_set_features(kms *s, const kms_features *f)
+{
+    pthread_mutex_lock(&s->lock);
+    s->features = *f;
+    pthread_mutex_unlock(&s->lock);
+}
+
+kcache *kms_cache(const kms_ref *r)
+{
+    return r->cache;
+}
+
+kbatcher *kms_batcher(const kms_ref *r)
+{
+    return r->batcher;
 }
 
 void kms_set_default(kms *s, const char *name)

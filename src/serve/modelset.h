@@ -29,7 +29,18 @@ typedef struct {
     int ready; /* 1 when a version is loaded */
 } kms_info;
 
+/* Throughput features every loaded version gets (all off by default). */
+typedef struct {
+    size_t cache_bytes;      /* prediction cache budget per version; 0 = off */
+    uint32_t cache_ttl_ms;   /* 0 = entries never expire */
+    int batch_max;           /* dynamic batching: rows per predictor call; <= 1 = off */
+    uint32_t batch_delay_us; /* how long a forming batch waits for more rows */
+    int batch_queue;         /* rows waiting at most (beyond: 503) */
+} kms_features;
+
 kms *kms_new(void);
+/* Sets the features versions installed from now on get. */
+void kms_set_features(kms *s, const kms_features *f);
 /* Frees the set; every reference must have been released. */
 void kms_free(kms *s);
 
@@ -48,6 +59,9 @@ kms_ref *kms_acquire(kms *s, const char *name, int64_t version);
 void kms_release(kms_ref *r);
 
 const kmodel *kms_model(const kms_ref *r);
+/* The version's prediction cache and batcher, or NULL when off (cache.h, batcher.h). */
+struct kcache *kms_cache(const kms_ref *r);
+struct kbatcher *kms_batcher(const kms_ref *r);
 const char *kms_name(const kms_ref *r);
 int64_t kms_version(const kms_ref *r);
 

@@ -228,7 +228,55 @@ def drain():
     check("SIGTERM: exit code 0 after draining", code == 0, code)
 
 
-for case in (alias_flips, memory_cycles, sighup_reload, drain):
+# ---- throughput features and configuration -------------------------------------------------
+
+def features_and_config():
+    import csv
+    with open(os.path.join(ROOT, "examples/demo/patients.csv")) as f:
+        rows = [[float(x) for x in r] for r in list(csv.reader(f))[1:21]]
+    a = os.path.join(SCRATCH, "a.kiln")
+    plain, url0 = start("--model", f"m={a}")
+    want = [requests.post(url0 + "/models/m/predict", json={"features": r}).json() for r in rows]
+    stop(plain)
+    cfg = os.path.join(SCRATCH, "kiln.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"models:\n  m: {a}\nthroughput:\n  cache_bytes: 1048576\n  batch_max: 8\n"
+                "  batch_delay_us: 100\nlimits:\n  max_batch_rows: 5\n")
+    p, url = start("--config", cfg)
+    got = []
+
+    def worker(chunk):
+        s = requests.Session()
+        for _ in range(3):  # repeats hit the cache
+            for r in chunk:
+                got.append((rows.index(r), s.post(url + "/models/m/predict", json={"features": r}).json()))
+
+    ts = [threading.Thread(target=worker, args=(rows[i::4],)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    check("with the prediction cache and dynamic batching on, answers are identical",
+          len(got) == 60 and all(g == want[i] for i, g in got), [g for g in got if g[1] != want[g[0]]][:2])
+    big = requests.post(url + "/models/m/predict", json={"instances": rows[:6]})
+    check("kiln.yaml limits apply (max_batch_rows: 5 -> 413 for 6 rows)", big.status_code == 413, big.status_code)
+    stop(p)
+    env_p = subprocess.run([KILN, "serve", "--config", cfg, "--listen", "bogus"], env=ENV,
+                           capture_output=True, text=True, timeout=30)
+    check("a bad --listen is a usage error (2) naming the setting", env_p.returncode == 2 and "listen" in env_p.stderr,
+          env_p.stderr)
+    with open(cfg, "a") as f:
+        f.write("max_body_byte: 10\n")
+    typo = subprocess.run([KILN, "serve", "--config", cfg], env=ENV, capture_output=True, text=True, timeout=30)
+    check("a typo in kiln.yaml is refused, not ignored", typo.returncode == 1 and "max_body_byte" in typo.stderr,
+          typo.stderr)
+    bad_env = subprocess.run([KILN, "serve", "--model", f"m={a}"], env=dict(ENV, KILN_MAX_BATCH_ROWS="lots"),
+                             capture_output=True, text=True, timeout=30)
+    check("a bad KILN_* value is refused with its name", bad_env.returncode == 1 and "KILN_MAX_BATCH_ROWS" in bad_env.stderr,
+          bad_env.stderr)
+
+
+for case in (alias_flips, memory_cycles, sighup_reload, drain, features_and_config):
     try:
         case()
     except Exception as e:  # a crash of the harness is a failure, not a pass
