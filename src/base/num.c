@@ -23,10 +23,10 @@ static int is_space(char c)
  * x87 extended precision (64-bit significand; 10^k is exact there for k <= 27), then rounded
  * to double. Rounding twice is wrong only when the extended result sits within one of its
  * units of a halfway point between doubles; those rare cases go to strtod. */
-static const long double pow10_ext[] = {
-    1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
-    1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
-    1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+static const long double pow10_ext[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
+                                        1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
+                                        1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
+                                        1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
 
 static int scale_ext(uint64_t mant, int exp, double *out)
 {
@@ -105,8 +105,10 @@ static int parse_slow(const char *p, size_t len, double *out)
 int num_parse_double(const char *p, size_t len, double *out)
 {
     const char *end = p + len;
-    while (p < end && is_space(*p)) p++;
-    while (end > p && is_space(end[-1])) end--;
+    while (p < end && is_space(*p))
+        p++;
+    while (end > p && is_space(end[-1]))
+        end--;
     if (p == end) return 0;
     if (parse_fast(p, end, out)) return 1;
     size_t n = (size_t)(end - p);
@@ -125,12 +127,76 @@ int num_format_double(double v, char out[32])
     return snprintf(out, 32, "%.17g", v);
 }
 
+/* Writes the significant digits d[0..p) (no leading zero) with decimal exponent `exp` (value =
+ * d.ddd × 10^exp) the way %g does: fixed notation for -4 <= exp < p, else d.ddde±XX; trailing
+ * zeros dropped. Returns the length. */
+static int compose(char *out, int neg, const char *d, int p, int exp)
+{
+    while (p > 1 && d[p - 1] == '0')
+        p--;
+    int n = 0;
+    if (neg) out[n++] = '-';
+    if (exp < -4 || exp >= 17) {
+        out[n++] = d[0];
+        if (p > 1) out[n++] = '.';
+        for (int i = 1; i < p; i++)
+            out[n++] = d[i];
+        n += snprintf(out + n, 8, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        return n;
+    }
+    if (exp < 0) {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (int i = -1; i > exp; i--)
+            out[n++] = '0';
+        for (int i = 0; i < p; i++)
+            out[n++] = d[i];
+    } else {
+        for (int i = 0; i <= exp; i++)
+            out[n++] = i < p ? d[i] : '0';
+        if (p > exp + 1) out[n++] = '.';
+        for (int i = exp + 1; i < p; i++)
+            out[n++] = d[i];
+    }
+    out[n] = 0;
+    return n;
+}
+
+/* Rounds the 17 digits d to p digits (half up) into r; returns the exponent carry (0 or 1). */
+static int round_digits(const char *d, int p, char *r)
+{
+    memcpy(r, d, (size_t)p);
+    if (d[p] < '5') return 0;
+    for (int i = p - 1; i >= 0; i--) {
+        if (r[i] != '9') {
+            r[i]++;
+            return 0;
+        }
+        r[i] = '0';
+    }
+    r[0] = '1'; /* 99…9 rounded up to 100…0: one more power of ten */
+    return 1;
+}
+
+/* One %.16e conversion gives 17 significant digits; shorter candidates are made by rounding
+ * that digit string and kept when they parse back (num_parse_double) to the same double. */
 int num_format_shortest(double v, char out[32])
 {
     if (isnan(v) || isinf(v)) return num_format_double(v, out);
+    if (v == 0) return snprintf(out, 32, "%s", signbit(v) ? "-0" : "0");
+    char e[40], d[18], r[18];
+    snprintf(e, sizeof e, "%.16e", v);
+    int neg = e[0] == '-';
+    const char *p = e + neg;
+    d[0] = p[0];
+    memcpy(d + 1, p + 2, 16);
+    d[17] = 0;
+    int exp = (int)strtol(p + 19, NULL, 10);
     for (int digits = 15; digits < 17; digits++) {
-        int n = snprintf(out, 32, "%.*g", digits, v);
-        if (strtod(out, NULL) == v) return n;
+        int carry = round_digits(d, digits, r);
+        double back;
+        int n = compose(out, neg, r, digits, exp + carry);
+        if (num_parse_double(out, (size_t)n, &back) && back == v) return n;
     }
-    return snprintf(out, 32, "%.17g", v);
+    return compose(out, neg, d, 17, exp);
 }

@@ -48,19 +48,18 @@ static const char *feature_name(const kmodel *m, int32_t i)
     return kmodel_spec(m)->features[i].name;
 }
 
+/* [v, v, …]: read in one pass (no look-ahead count), extra values only counted for the
+ * message. */
 static kstatus read_array_row(row_reader *rr, double *row)
 {
-    int64_t count;
-    kstatus st = jsonpull_array_begin(&rr->jp, &count);
-    if (st) return st;
-    if (count != rr->nf)
-        return kerr_set(rr->e, K_INVALID, "expected %d features, got %lld", (int)rr->nf,
-                        (long long)count);
-    int i = 0;
-    for (int first = 1, more; !(st = jsonpull_element(&rr->jp, &first, &more)) && more; i++) {
-        if (i >= rr->nf) return kerr_set(rr->e, K_FORMAT, "malformed feature array");
-        if ((st = read_value(rr, &row[i], feature_name(rr->m, i)))) return st;
-    }
+    kstatus st = jsonpull_expect(&rr->jp, '[', "expected an array of numbers");
+    int64_t i = 0;
+    for (int first = 1, more; !st && !(st = jsonpull_element(&rr->jp, &first, &more)) && more; i++)
+        st = i < rr->nf ? read_value(rr, &row[i], feature_name(rr->m, (int32_t)i))
+                        : jsonpull_skip(&rr->jp);
+    if (!st && i != rr->nf)
+        st =
+            kerr_set(rr->e, K_INVALID, "expected %d features, got %lld", (int)rr->nf, (long long)i);
     return st;
 }
 

@@ -141,7 +141,11 @@ static void request_id(kserver *s, struct MHD_Connection *conn, char out[65])
         return;
     }
     unsigned long long id = atomic_fetch_add(&s->next_id, 1);
-    snprintf(out, 65, "%s%012llx", s->id_prefix, id);
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, s->id_prefix, 8);
+    for (int i = 19; i >= 8; i--, id >>= 4)
+        out[i] = hex[id & 15];
+    out[20] = 0;
 }
 
 static arena *scratch(kserver *s)
@@ -155,11 +159,18 @@ static arena *scratch(kserver *s)
     return a;
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, const req_state *st,
-                                 const khttp_resp *r)
+/* Sends r; the body buffer moves to libmicrohttpd (no copy), r->body keeps only its length. */
+static enum MHD_Result send_resp(struct MHD_Connection *conn, const req_state *st, khttp_resp *r)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->body.len, r->body.data ? r->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp;
+    if (r->body.data) {
+        resp = MHD_create_response_from_buffer(r->body.len, r->body.data, MHD_RESPMEM_MUST_FREE);
+        if (!resp) free(r->body.data);
+        r->body.data = NULL;
+        r->body.cap = 0;
+    } else {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");

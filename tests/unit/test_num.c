@@ -55,7 +55,8 @@ static void test_parse_forms(void **state)
     assert_true(num_parse_double(" 1.5 ", 5, &v) && v == 1.5);
     assert_true(num_parse_double("-2e3", 4, &v) && v == -2000);
     assert_true(num_parse_double("NaN", 3, &v) && isnan(v));
-    assert_true(num_parse_double("12345678901234567890123", 23, &v) && v == 12345678901234567890123.0);
+    assert_true(num_parse_double("12345678901234567890123", 23, &v) &&
+                v == 12345678901234567890123.0);
     assert_false(num_parse_double("1.5x", 4, &v));
     assert_false(num_parse_double("0x10", 4, &v));
     assert_false(num_parse_double("", 0, &v));
@@ -64,6 +65,45 @@ static void test_parse_forms(void **state)
     char out[32];
     num_format_double(0.1, out);
     assert_true(strtod(out, NULL) == 0.1);
+}
+
+/* The shortest form parses back to the same double and is as short as %.15g/%.16g allow. */
+static void test_format_shortest(void **state)
+{
+    char out[32];
+    struct {
+        double v;
+        const char *want;
+    } fixed[] = {{0.1, "0.1"},
+                 {1.5, "1.5"},
+                 {-2, "-2"},
+                 {100, "100"},
+                 {1e-5, "1e-05"},
+                 {0.0001, "0.0001"},
+                 {123456789012345678.0, "1.2345678901234568e+17"},
+                 {0.9881393038398942, "0.9881393038398942"},
+                 {1.0 / 3, "0.3333333333333333"},
+                 {9.999999999999999e22, "1e+23"},
+                 {0, "0"}};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        num_format_shortest(fixed[i].v, out);
+        assert_string_equal(out, fixed[i].want);
+    }
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        memcpy(&v, &x, sizeof v);
+        if (!isfinite(v)) continue;
+        int n = num_format_shortest(v, out);
+        char *end;
+        double back = strtod(out, &end);
+        if (back != v || end != out + n) fail_msg("%.17g formatted as %s", v, out);
+        char g15[32];
+        snprintf(g15, sizeof g15, "%.15g", v);
+        if (strtod(g15, NULL) == v && strlen(out) > strlen(g15) + 4)
+            fail_msg("%s is not short (%%.15g gives %s)", out, g15);
+    }
 }
 
 static void test_csv_split(void **state)
@@ -104,6 +144,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_matches_strtod),
         cmocka_unit_test(test_parse_forms),
+        cmocka_unit_test(test_format_shortest),
         cmocka_unit_test(test_csv_split),
         cmocka_unit_test(test_csv_quote),
     };
