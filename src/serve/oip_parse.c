@@ -162,6 +162,10 @@ static kstatus scalar_value(pctx *c, jsonpull *r, const oip_tensor *t, size_t i,
     }
     if (ch == '"') return bad_value(c, t, i, "is a string; send numbers");
     if (ch == '{') return bad_value(c, t, i, "is an object");
+    if (t->dtype == OIP_FP64) { /* the common case: one parse, no float or integer forms */
+        kstatus st = jsonpull_double(r, out);
+        return !st && isinf(*out) ? bad_value(c, t, i, "is infinite") : st;
+    }
     jsonpull_num v;
     kstatus st = jsonpull_number(r, &v);
     return st ? st : number_value(c, t, i, &v, out);
