@@ -29,6 +29,7 @@ cflags="-std=c11 -D_GNU_SOURCE -O3 -DNDEBUG -Wall -Wextra -Werror -Wshadow -Wvla
 deps=$(pkg-config --cflags --libs json-c libsodium)
 # The registry bench also links the store's backends (and the YAML reader the library holds).
 registry_deps=$(pkg-config --cflags --libs libpq sqlite3 yaml-0.1)
+serve_deps=$(pkg-config --cflags --libs libpq sqlite3 yaml-0.1 libmicrohttpd)
 src_dirs="base data model" # what the fallback below compiles; the registry bench adds store
 
 # Links against the release library when it is there (that is what ships); otherwise compiles
@@ -139,8 +140,23 @@ run_registry() {
     fi
 }
 
+run_serve() {
+    bash "$here/serve/run.sh"
+}
+
+# Single-row scoring through the prediction cache and the dynamic batcher, in process.
+run_batching() {
+    echo "== batching and cache: direct vs batcher vs cache (in process) =="
+    src_dirs="base data model store serve"
+    # shellcheck disable=SC2086
+    build_bench bench_batching $serve_deps
+    (cd "$root" && "$out/bench_batching" examples/demo/model.json --secs "${BENCH_SECS:-2}")
+}
+
 case $what in
 trees) run_trees ;;
+serve) run_serve ;;
+batching) run_batching ;;
 sklearn) run_sklearn --skip-csv ;;
 csv) run_sklearn --only-csv ;;
 registry) run_registry ;;
@@ -150,9 +166,13 @@ all)
     run_sklearn
     echo
     run_registry
+    echo
+    run_serve
+    echo
+    run_batching
     ;;
 *)
-    echo "usage: bash bench/run.sh [trees|sklearn|csv|registry|all]" >&2
+    echo "usage: bash bench/run.sh [trees|sklearn|csv|registry|serve|batching|all]" >&2
     exit 2
     ;;
 esac
