@@ -8,6 +8,7 @@
 
 #include "base/fs.h"
 #include "cli/cli.h"
+#include "model/describe.h"
 #include "model/package.h"
 
 void cmd_inspect_help(void)
@@ -57,23 +58,6 @@ static json_object *estimator_json(const kspec *s)
     return o;
 }
 
-static json_object *features_json(const kspec *s)
-{
-    json_object *a = json_object_new_array();
-    for (int32_t i = 0; i < s->n_features; i++) {
-        const kfeature *f = &s->features[i];
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(f->name));
-        json_object_object_add(
-            o, "type",
-            json_object_new_string(f->type == KFEAT_CATEGORICAL ? "categorical" : "numeric"));
-        if (!isnan(f->min)) json_object_object_add(o, "min", json_object_new_double(f->min));
-        if (!isnan(f->max)) json_object_object_add(o, "max", json_object_new_double(f->max));
-        json_object_array_add(a, o);
-    }
-    return a;
-}
-
 static json_object *describe(const kspec *s, const char *path, size_t size, const char *sum)
 {
     json_object *o = json_object_new_object(), *steps = json_object_new_array(),
@@ -85,7 +69,7 @@ static json_object *describe(const kspec *s, const char *path, size_t size, cons
     json_object_object_add(
         o, "task",
         json_object_new_string(s->task == KTASK_CLASSIFICATION ? "classification" : "regression"));
-    json_object_object_add(o, "features", features_json(s));
+    json_object_object_add(o, "features", describe_features(s));
     for (int32_t i = 0; i < s->n_steps; i++)
         json_object_array_add(steps, json_object_new_string(step_name[s->steps[i].kind]));
     json_object_object_add(o, "preprocessing", steps);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/describe.h"
 #include "model/package.h"
 #include "model/spec.h"
 #include "store/registry_impl.h"
@@ -14,26 +15,10 @@
 
 static const char *const est_names[] = {"linear", "trees", "mlp"};
 
-static json_object *feature_json(const kfeature *f)
-{
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "name", json_object_new_string(f->name));
-    json_object_object_add(
-        o, "type",
-        json_object_new_string(f->type == KFEAT_CATEGORICAL ? "categorical" : "numeric"));
-    if (!isnan(f->min)) json_object_object_add(o, "min", json_object_new_double(f->min));
-    if (!isnan(f->max)) json_object_object_add(o, "max", json_object_new_double(f->max));
-    if (f->n_categories)
-        json_object_object_add(o, "n_categories", json_object_new_int(f->n_categories));
-    return o;
-}
-
 static json_object *schema_json(const kspec *s)
 {
-    json_object *o = json_object_new_object(), *feats = json_object_new_array();
-    for (int i = 0; i < s->n_features; i++)
-        json_object_array_add(feats, feature_json(&s->features[i]));
-    json_object_object_add(o, "features", feats);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "features", describe_features(s));
     json_object_object_add(
         o, "task",
         json_object_new_string(s->task == KTASK_CLASSIFICATION ? "classification" : "regression"));
