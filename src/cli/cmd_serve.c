@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "monitor/metrics.h"
 #include "serve/config.h"
 #include "serve/loader.h"
 #include "serve/server.h"
@@ -234,9 +235,11 @@ static int serve(serve_args *a, const kreg_options *reg)
         return cli_fail(&e);
     }
     kms *models = kms_new();
+    kmetrics *metrics = kmetrics_new();
     kloader_options lo;
     kloader *l = NULL;
     fill_loader(a, &lo, reg);
+    lo.metrics = metrics;
     int rc = EXIT_OK;
     kms_features features = {.cache_bytes = c->cache_bytes,
                              .cache_ttl_ms = c->cache_ttl_ms,
@@ -253,7 +256,8 @@ static int serve(serve_args *a, const kreg_options *reg)
                       .allow_model_control = c->allow_model_control,
                       .control = {control_load, control_unload, l},
                       .server_name = "kiln",
-                      .server_version = KILN_VERSION};
+                      .server_version = KILN_VERSION,
+                      .metrics = metrics};
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -274,6 +278,7 @@ static int serve(serve_args *a, const kreg_options *reg)
     kserver_stop(srv);
     kloader_free(l);
     kms_free(models);
+    kmetrics_free(metrics);
     if (so.access_log && so.access_log != stderr) fclose(so.access_log);
     if (!rc) event(NULL, 2, "stopped");
     return rc;

@@ -31,6 +31,7 @@ typedef struct {
     kserve_control control;
     const char *server_name;    /* "kiln" */
     const char *server_version; /* KILN_VERSION */
+    struct kmetrics *metrics;   /* NULL: no metrics */
 } kserve_ctx;
 
 /* A handler gets the path parameters the route captured ({name}, {version}), in order. */
@@ -39,12 +40,15 @@ typedef void (*khandler)(kserve_ctx *c, const khttp_req *q, khttp_resp *r,
 
 /* Scores n rows with a served version: a single row goes through the version's prediction cache
  * and dynamic batcher when they are on (K_BUSY when the batch queue is full). */
-kstatus kserve_predict(const kms_ref *ref, const double *rows, size_t n, double *values, kerr *e);
+kstatus kserve_predict(kserve_ctx *c, const kms_ref *ref, const double *rows, size_t n,
+                       double *values, kerr *e);
 
 /* The seed's endpoints and Kiln's own (handlers_predict.c). */
 void h_health(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_seed_predict(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_model_predict(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void h_metrics(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+void h_model_stats(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_openapi(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 
 /* Open Inference Protocol v2 (oip.c). Paths: /v2/health/live, /v2/health/ready, /v2,

@@ -9,6 +9,7 @@
 #include "model/predictor.h"
 #include "serve/batcher.h"
 #include "serve/cache.h"
+#include "monitor/metrics.h"
 #include "serve/handlers.h"
 
 void h_health(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
@@ -248,12 +249,31 @@ static kstatus predict_one(const kms_ref *ref, const double *row, double *values
     return st;
 }
 
-kstatus kserve_predict(const kms_ref *ref, const double *rows, size_t n, double *values, kerr *e)
+/* Counts the rows and each prediction's confidence (classifiers) in the version's series. */
+static void record(kserve_ctx *c, const kms_ref *ref, const double *values, size_t n)
 {
-    if (n == 1) return predict_one(ref, rows, values, e);
-    if (!n) return K_OK;
-    kstatus st = kmodel_predict(kms_model(ref), rows, n, values, NULL);
-    return st ? kerr_set(e, st, "out of memory scoring %zu rows", n) : K_OK;
+    if (!c->metrics) return;
+    const kmodel *m = kms_model(ref);
+    kseries *s = kmetrics_series(c->metrics, kms_name(ref), kms_version(ref));
+    kseries_rows(s, n);
+    if (kmodel_spec(m)->task != KTASK_CLASSIFICATION) return;
+    int32_t nv = kmodel_n_values(m);
+    for (size_t i = 0; i < n; i++) {
+        const double *v = values + i * (size_t)nv;
+        kseries_confidence(s, v[kmodel_predicted_class(m, v)]);
+    }
+}
+
+kstatus kserve_predict(kserve_ctx *c, const kms_ref *ref, const double *rows, size_t n,
+                       double *values, kerr *e)
+{
+    kstatus st = K_OK;
+    if (n == 1)
+        st = predict_one(ref, rows, values, e);
+    else if (n && kmodel_predict(kms_model(ref), rows, n, values, NULL))
+        st = kerr_set(e, K_NOMEM, "out of memory scoring %zu rows", n);
+    if (!st && n) record(c, ref, values, n);
+    return st;
 }
 
 typedef struct {
@@ -267,6 +287,8 @@ static int score(kserve_ctx *c, const khttp_req *q, khttp_resp *r, kms_ref *ref,
 {
     const kmodel *m = kms_model(ref);
     kerr e = {0};
+    snprintf(r->model, sizeof r->model, "%s", kms_name(ref)); /* errors count for the model too */
+    r->version = kms_version(ref);
     row_reader rr = {.m = m, .nf = kmodel_n_features(m), .e = &e};
     jsonpull_init(&rr.jp, q->body, q->body_len, "", &e);
     jsonpull_set_max_depth(&rr.jp, c->limits.max_json_depth);
@@ -281,14 +303,12 @@ static int score(kserve_ctx *c, const khttp_req *q, khttp_resp *r, kms_ref *ref,
         khttp_error(r, 413, "too_large", "request too large for its memory budget");
         return 0;
     }
-    st = kserve_predict(ref, out->rows, out->n, out->values, &e);
+    st = kserve_predict(c, ref, out->rows, out->n, out->values, &e);
     if (st) {
         khttp_error(r, st == K_BUSY ? 503 : 413, st == K_BUSY ? "overloaded" : "too_large", "%s",
                     e.msg[0] ? e.msg : "request too large for its memory budget");
         return 0;
     }
-    snprintf(r->model, sizeof r->model, "%s", kms_name(ref));
-    r->version = kms_version(ref);
     return 1;
 }
 

@@ -13,6 +13,7 @@
 #include "base/fs.h"
 #include "base/sha256.h"
 #include "model/package.h"
+#include "monitor/metrics.h"
 
 #define PACKAGE_MAX ((size_t)4 << 30)
 
@@ -44,13 +45,23 @@ static void say(kloader *l, int level, const char *fmt, ...)
 
 /* ---- loading one model -------------------------------------------------------------------- */
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static kstatus install_bytes(kloader *l, const char *name, int64_t version, const char *source,
                              const char *sha, const char *data, size_t len, kerr *e)
 {
+    uint64_t t0 = now_ns();
     kspec *spec;
     kmodel *m;
     kstatus st = kpkg_read(data, len, &spec, e);
     if (!st) st = kmodel_new(spec, &m, e);
+    if (!st && l->o.metrics)
+        kseries_loaded(kmetrics_series(l->o.metrics, name, version), now_ns() - t0);
     if (!st) st = kms_install(l->models, name, version, source, sha, m, e);
     return st;
 }

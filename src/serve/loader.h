@@ -22,6 +22,7 @@ typedef struct {
     const char *default_alias;    /* "production" */
     const kreg_options *registry; /* NULL: no registry (files only) */
     int poll_ms;                  /* how often the change counter is read */
+    struct kmetrics *metrics;     /* load durations go here (may be NULL) */
     /* Where events go (loads, swaps, failures): level 0 error, 1 warning, 2 info. */
     void (*log)(void *ctx, int level, const char *msg);
     void *log_ctx;

@@ -19,6 +19,8 @@ static const route routes[] = {
     {"POST", "/models/{}/predict", h_model_predict},
     {"POST", "/models/{}/versions/{}/predict", h_model_predict},
     {"GET", "/openapi.json", h_openapi},
+    {"GET", "/metrics", h_metrics},
+    {"GET", "/v2/models/{}/stats", h_model_stats},
     {"GET", "/v2/health/live", oip_live},
     {"GET", "/v2/health/ready", oip_ready},
     {"GET", "/v2", oip_server_meta},

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monitor/metrics.h"
 #include "serve/router.h"
 
 #define LOG_BUF (64 * 1024)
@@ -182,6 +183,16 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, const req_state *s
     return ok;
 }
 
+/* The answered request into the metrics: its model's series, status, latency and sizes. */
+static void record(kserver *s, const req_state *st, const khttp_resp *r)
+{
+    kmetrics *m = s->ctx->metrics;
+    if (!m) return;
+    kseries_request(kmetrics_series(m, r->model, r->version), r->status,
+                    (now_us() - st->t0_us) * 1000u, st->body.len, r->body.len);
+    if (r->error_reason) kmetrics_error(m, r->error_reason);
+}
+
 static enum MHD_Result respond(kserver *s, struct MHD_Connection *conn, req_state *st,
                                const char *url, const char *method)
 {
@@ -208,6 +219,7 @@ static enum MHD_Result respond(kserver *s, struct MHD_Connection *conn, req_stat
         else
             router_dispatch(s->ctx, &q, &r);
     }
+    record(s, st, &r);
     enum MHD_Result ok = send_resp(conn, st, &r);
     st->answered = 1;
     set_state(s, st->conn, 2);
@@ -230,6 +242,7 @@ static req_state *begin(kserver *s, struct MHD_Connection *conn)
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > s->o.max_body_bytes) st->too_large = 1;
     atomic_fetch_add(&s->in_flight, 1);
+    if (s->ctx->metrics) kmetrics_in_flight(s->ctx->metrics, 1);
     return st;
 }
 
@@ -279,6 +292,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(st);
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
+    if (s->ctx->metrics) kmetrics_in_flight(s->ctx->metrics, -1);
 }
 
 /* ---- request deadline --------------------------------------------------------------------- */
