@@ -16,7 +16,8 @@
 #   BENCH_CONNS     connection counts, one wrk run each (default "32 64")
 #   BENCH_THREADS   wrk threads (default 2)
 #   BENCH_WARMUP    seconds of unmeasured load before each target's runs (default 1; 0 = none)
-#   BENCH_TARGETS   subset of "nginx kiln fastapi" to run (default all; kiln = the three kiln rows)
+#   BENCH_TARGETS   subset of "nginx kiln kiln-nomon fastapi" to run (default all; kiln = the three
+#                   kiln rows; kiln-nomon = /predict with metrics off, the monitoring overhead)
 #   BENCH_OUT       output directory (default bench/out); models are cached in $BENCH_OUT/serve
 #   KILN_BUILD      build directory holding kiln (default build); KILN overrides the binary
 #   PYTHON          Debian's interpreter with xgboost, scikit-learn, fastapi, uvicorn
@@ -37,7 +38,7 @@ dur=${dur%s}
 conns=${BENCH_CONNS:-32 64}
 threads=${BENCH_THREADS:-2}
 warmup=${BENCH_WARMUP:-1}
-targets=${BENCH_TARGETS:-nginx kiln fastapi}
+targets=${BENCH_TARGETS:-nginx kiln kiln-nomon fastapi}
 py=${PYTHON:-/usr/bin/python3}
 nginx=${NGINX:-/usr/sbin/nginx}
 wrk=${WRK:-wrk}
@@ -297,6 +298,23 @@ run_kiln() {
     stop_server
 }
 
+# The /predict row again with monitoring off (--set metrics=false): what metrics cost.
+run_kiln_nomon() {
+    [[ -x $kiln ]] || return 0
+    local port
+    port=$(free_port)
+    "$kiln" serve --listen "127.0.0.1:$port" --model "demo=$work/model.kiln" --set metrics=false \
+        >"$tmp/kiln-nomon.log" 2>&1 &
+    server_pid=$!
+    if ! wait_ready "$port" "$server_pid" 30; then
+        stop_server
+        skip_target kiln-nomon 1 "failed: kiln serve did not start"
+        return 0
+    fi
+    bench_target kiln-nomon "http://127.0.0.1:$port/predict" "$work/predict.json" 1
+    stop_server
+}
+
 run_fastapi() {
     local port
     port=$(free_port)
@@ -322,9 +340,10 @@ for t in $targets; do
     case $t in
     nginx) run_nginx ;;
     kiln) run_kiln ;;
+    kiln-nomon) run_kiln_nomon ;;
     fastapi) run_fastapi ;;
     *)
-        echo "serve bench: unknown target '$t' (nginx, kiln, fastapi)" >&2
+        echo "serve bench: unknown target '$t' (nginx, kiln, kiln-nomon, fastapi)" >&2
         exit 2
         ;;
     esac

@@ -235,7 +235,7 @@ static int serve(serve_args *a, const kreg_options *reg)
         return cli_fail(&e);
     }
     kms *models = kms_new();
-    kmetrics *metrics = kmetrics_new();
+    kmetrics *metrics = c->metrics ? kmetrics_new() : NULL;
     kloader_options lo;
     kloader *l = NULL;
     fill_loader(a, &lo, reg);

@@ -701,19 +701,17 @@ static kstatus get_member_number(const json_object *o, const char *key, double *
     return get_number(v, key, out, e);
 }
 
-/* Array member `key` of length lo..hi; its length in *n. */
-static json_object *get_array(const json_object *o, const char *key, size_t lo, size_t hi,
-                              size_t *n, kerr *e)
+/* Array member `key` of length lo..hi into *a, its length in *n. */
+static kstatus get_array(const json_object *o, const char *key, size_t lo, size_t hi,
+                         json_object **a, size_t *n, kerr *e)
 {
-    json_object *a = member(o, key, json_type_array, e);
-    if (!a) return NULL;
-    *n = json_object_array_length(a);
-    if (*n < lo || *n > hi) {
-        kerr_set(e, K_LIMIT, "drift reference: \"%s\" has %zu entries, want %zu..%zu", key, *n,
-                 lo, hi);
-        return NULL;
-    }
-    return a;
+    *a = member(o, key, json_type_array, e);
+    if (!*a) return K_FORMAT;
+    *n = json_object_array_length(*a);
+    if (*n < lo || *n > hi)
+        return kerr_set(e, K_LIMIT, "drift reference: \"%s\" has %zu entries, want %zu..%zu",
+                        key, *n, lo, hi);
+    return K_OK;
 }
 
 /* Fills v[0..n) from a JSON array of finite, non-decreasing numbers. */
@@ -732,8 +730,9 @@ static kstatus read_monotone(json_object *a, const char *key, double *v, size_t 
 static kstatus read_counts(const json_object *o, drift_ref *r, kerr *e)
 {
     size_t n;
-    json_object *a = get_array(o, "counts", (size_t)r->nbins, (size_t)r->nbins, &n, e);
-    if (!a) return K_FORMAT;
+    json_object *a;
+    kstatus st = get_array(o, "counts", (size_t)r->nbins, (size_t)r->nbins, &a, &n, e);
+    if (st) return st;
     int64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
         json_object *v = json_object_array_get_idx(a, i);
@@ -766,9 +765,9 @@ static kstatus read_numeric(const json_object *o, json_object *q, drift_ref *r, 
     kstatus st = read_moments(o, r, e);
     if (st) return st;
     size_t ne;
-    json_object *edges = get_array(o, "edges", DRIFT_BINS + 1, DRIFT_BINS + 1, &ne, e);
-    if (!edges) return K_FORMAT;
-    if ((st = read_monotone(edges, "edges", r->edges, ne, e)) ||
+    json_object *edges;
+    if ((st = get_array(o, "edges", DRIFT_BINS + 1, DRIFT_BINS + 1, &edges, &ne, e)) ||
+        (st = read_monotone(edges, "edges", r->edges, ne, e)) ||
         (st = read_monotone(q, "quantiles", r->q, (size_t)r->nq, e)))
         return st;
     if (r->edges[0] != r->min || r->edges[DRIFT_BINS] != r->max || r->q[0] != r->min ||
@@ -786,15 +785,16 @@ static kstatus from_json_numeric(const json_object *o, int64_t count, drift_ref 
     if (!exact && strcmp(json_object_get_string(sk), "quantiles") != 0)
         return kerr_set(e, K_FORMAT, "drift reference: unknown sketch");
     size_t nq;
-    json_object *q = get_array(o, "quantiles", exact ? 1 : 2, DRIFT_MAX_QUANTILES, &nq, e);
-    if (!q) return K_FORMAT;
+    json_object *q;
+    kstatus st = get_array(o, "quantiles", exact ? 1 : 2, DRIFT_MAX_QUANTILES, &q, &nq, e);
+    if (st) return st;
     if (exact && (int64_t)nq != count)
         return kerr_set(e, K_FORMAT, "drift reference: sample sketch must hold count values");
     drift_ref *r = ref_alloc(DRIFT_NUMERIC, (int)nq, DRIFT_BINS);
     if (!r) return kerr_set(e, K_NOMEM, "drift: out of memory");
     r->exact = exact;
     r->count = count;
-    kstatus st = read_numeric(o, q, r, e);
+    st = read_numeric(o, q, r, e);
     if (st) {
         drift_ref_free(r);
         return st;
@@ -807,11 +807,13 @@ static kstatus from_json_categorical(const json_object *o, int64_t count, drift_
                                      kerr *e)
 {
     size_t n;
-    if (!get_array(o, "counts", 2, DRIFT_MAX_CATEGORIES + 1, &n, e)) return K_FORMAT;
+    json_object *a;
+    kstatus st = get_array(o, "counts", 2, DRIFT_MAX_CATEGORIES + 1, &a, &n, e);
+    if (st) return st;
     drift_ref *r = ref_alloc(DRIFT_CATEGORICAL, 0, (int)n);
     if (!r) return kerr_set(e, K_NOMEM, "drift: out of memory");
     r->count = count;
-    kstatus st = read_counts(o, r, e);
+    st = read_counts(o, r, e);
     if (st) {
         drift_ref_free(r);
         return st;

@@ -21,6 +21,7 @@ void kserve_config_defaults(kserve_config *c)
     c->max_connections = 1024;
     c->idle_timeout_s = 30;
     c->max_json_depth = 32;
+    c->metrics = 1;
     c->cache_ttl_ms = 60000;
     c->batch_max = 1;
     c->batch_delay_us = 200;
@@ -101,6 +102,7 @@ static const setting settings[] = {
     U("batch_delay_us", batch_delay_us, 0, 1000000),
     U("batch_queue", batch_queue, 1, 10000000),
     B("allow_model_control", allow_model_control),
+    B("metrics", metrics),
     S("access_log", access_log),
     S("log_level", log_level),
     U("shutdown_timeout_s", shutdown_timeout_s, 0, 3600),

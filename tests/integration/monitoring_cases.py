@@ -1,0 +1,145 @@
+"""monitoring_cases.py KILN SCRATCH ROOT — metrics of `kiln serve`, checked with promtool and a
+real Prometheus scraping the server. Prints ok/FAIL per check; exit status = failures."""
+import csv
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
+FAILS = []
+
+
+def check(what, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
+    if not cond:
+        FAILS.append(what)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_kiln(*args):
+    p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", "--access-log", "off", *args],
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        line = p.stderr.readline()
+        m = re.search(r"listening on (http://[0-9.]+:\d+)", line)
+        if m:
+            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+            return p, m.group(1)
+        if not line and p.poll() is not None:
+            break
+    raise SystemExit("kiln serve did not start")
+
+
+def samples(text, name):
+    """{labels-string: value} of one metric in exposition text."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(rf"^{name}(\{{[^}}]*\}})? (\S+)$", line)
+        if m:
+            out[m.group(1) or ""] = float(m.group(2))
+    return out
+
+
+demo = os.path.join(SCRATCH, "demo.kiln")
+subprocess.run([KILN, "import", os.path.join(ROOT, "examples/demo/model.json"), "-o", demo], check=True,
+               capture_output=True)
+with open(os.path.join(ROOT, "examples/demo/patients.csv")) as f:
+    ROWS = [[float(x) for x in r] for r in list(csv.reader(f))[1:]]
+
+p, url = start_kiln("--model", f"demo={demo}")
+s = requests.Session()
+ok_sent = 0
+for r in ROWS[:40]:
+    ok_sent += s.post(url + "/predict", json={"features": r}).status_code == 200
+batch = s.post(url + "/models/demo/predict", json={"instances": ROWS[:10]})
+bad = [s.post(url + "/predict", json={"features": [1, 2]}).status_code for _ in range(3)]
+s.get(url + "/no/such/path")
+text = s.get(url + "/metrics").text
+with open(os.path.join(SCRATCH, "metrics.txt"), "w") as f:
+    f.write(text)
+
+pc = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+check("promtool check metrics accepts the exposition without a warning",
+      pc.returncode == 0 and not pc.stdout.strip() and not pc.stderr.strip(), pc.stdout + pc.stderr)
+req = samples(text, "model_requests_total")
+check("model_requests_total counts the 41 answered requests of demo version 1",
+      req.get('{model="demo",version="1",status="200"}') == ok_sent + 1 == 41, req)
+check("and the 3 refused rows of demo as status 422",
+      bad == [422] * 3 and req.get('{model="demo",version="1",status="422"}') == 3, (bad, req))
+check("and the unknown path under no model as 404", req.get('{model="",version="",status="404"}') == 1, req)
+lat = samples(text, "model_request_latency_seconds_count")
+check("model_request_latency_seconds counts every demo request", lat.get('{model="demo",version="1"}') == 44, lat)
+buckets = samples(text, "model_request_latency_seconds_bucket")
+les = [k for k in buckets if k.startswith('{model="demo"')]
+check("latency buckets resolve tens of microseconds to seconds",
+      any('le="2.5e-05"' in k for k in les) and any('le="5"' in k for k in les), les[:3])
+conf = samples(text, "model_prediction_confidence_count")
+check("model_prediction_confidence counts one value per predicted row (40 + 10)",
+      conf.get('{model="demo",version="1"}') == 50, conf)
+probs = [max(x) for x in batch.json()["probabilities"]]
+single = [s.post(url + "/models/demo/predict", json={"features": r}).json()["confidence"] for r in ROWS[:40]]
+csum = samples(s.get(url + "/metrics").text, "model_prediction_confidence_sum")['{model="demo",version="1"}']
+check("the confidence histogram's sum equals the confidences answered (to 1e-6 per value)",
+      abs(csum - (2 * sum(single) + sum(probs))) < 1e-6 * 100, (csum, 2 * sum(single) + sum(probs)))
+errs = samples(text, "kiln_errors_total")
+check("kiln_errors_total counts errors by reason", errs.get('{reason="bad_request"}') == 3 and
+      errs.get('{reason="not_found"}') == 1, errs)
+for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+             "process_start_time_seconds", "kiln_build_info", "kiln_models_loaded",
+             "kiln_requests_in_flight", "kiln_model_load_duration_seconds"):
+    check(f"{name} is exported", bool(samples(text, name)), name)
+start = samples(text, "process_start_time_seconds")[""]
+check("process_start_time_seconds is within a minute of now", abs(start - time.time()) < 60, start)
+stats = s.get(url + "/v2/models/demo/stats").json()
+check("/v2/models/demo/stats: requests, error rate and latency percentiles",
+      stats["requests"] >= 84 and abs(stats["error_rate"] - 3 / stats["requests"]) < 1e-12 and
+      0 < stats["latency_seconds"]["p50"] <= stats["latency_seconds"]["p99"] < 1, stats)
+check("/v2/models/nope/stats is 404", s.get(url + "/v2/models/nope/stats").status_code == 404)
+
+# ---- a real Prometheus scrapes the server --------------------------------------------------
+port = free_port()
+target = url.split("//")[1]
+cfg = os.path.join(SCRATCH, "prometheus.yml")
+with open(cfg, "w") as f:
+    f.write(f"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: kiln\n"
+            f"    static_configs:\n      - targets: ['{target}']\n")
+prom = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={SCRATCH}/tsdb",
+                         f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                        stderr=open(os.path.join(SCRATCH, "prometheus.log"), "w"))
+try:
+    value, deadline = None, time.time() + 40
+    q = 'model_requests_total{job="kiln",model="demo",version="1",status="200"}'
+    while time.time() < deadline and value is None:
+        time.sleep(1)
+        try:
+            res = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": q}, timeout=2).json()
+            if res["data"]["result"]:
+                value = float(res["data"]["result"][0]["value"][1])
+        except requests.exceptions.ConnectionError:
+            pass
+    final = samples(s.get(url + "/metrics").text, "model_requests_total")['{model="demo",version="1",status="200"}']
+    check("Prometheus scraped kiln and returns model_requests_total through its query API",
+          value is not None and 41 <= value <= final, (value, final))
+    up = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": 'up{job="kiln"}'}).json()
+    check("the kiln target is up in Prometheus", up["data"]["result"] and up["data"]["result"][0]["value"][1] == "1", up)
+finally:
+    prom.send_signal(signal.SIGTERM)
+    prom.wait(timeout=30)
+    p.send_signal(signal.SIGTERM)
+    check("kiln exits 0 on SIGTERM", p.wait(timeout=30) == 0)
+print(f"{len(FAILS)} failed")
+sys.exit(min(len(FAILS), 100))
