@@ -18,12 +18,12 @@ struct drift_ref {
     drift_kind kind;
     int64_t count, missing;
     double mean, std, min, max;
-    int exact;               /* q holds the whole sorted sample */
-    int nq;                  /* numeric: quantile points */
-    double *q;               /* numeric: q[j] = quantile at j/(nq-1), or the sorted sample */
+    int exact; /* q holds the whole sorted sample */
+    int nq;    /* numeric: quantile points */
+    double *q; /* numeric: q[j] = quantile at j/(nq-1), or the sorted sample */
     double edges[DRIFT_BINS + 1];
-    int nbins;               /* DRIFT_BINS, or n_categories + 1 */
-    int64_t *bins;           /* reference counts per bin */
+    int nbins;     /* DRIFT_BINS, or n_categories + 1 */
+    int64_t *bins; /* reference counts per bin */
 };
 
 struct drift_window {
@@ -112,7 +112,8 @@ static double quantile_linear(const double *s, size_t n, double p)
 static int bin_of(const double *edges, double v)
 {
     int b = 0;
-    for (int k = 1; k < DRIFT_BINS; k++) b += edges[k] <= v;
+    for (int k = 1; k < DRIFT_BINS; k++)
+        b += edges[k] <= v;
     return b;
 }
 
@@ -153,9 +154,11 @@ void drift_ref_free(drift_ref *r)
 static void ref_moments(drift_ref *r, const double *s, size_t m)
 {
     ksum sum = {0, 0}, sq = {0, 0};
-    for (size_t i = 0; i < m; i++) ksum_add(&sum, s[i]);
+    for (size_t i = 0; i < m; i++)
+        ksum_add(&sum, s[i]);
     r->mean = ksum_value(&sum) / (double)m;
-    for (size_t i = 0; i < m; i++) ksum_add(&sq, (s[i] - r->mean) * (s[i] - r->mean));
+    for (size_t i = 0; i < m; i++)
+        ksum_add(&sq, (s[i] - r->mean) * (s[i] - r->mean));
     r->std = sqrt(ksum_value(&sq) / (double)m);
     r->min = s[0];
     r->max = s[m - 1];
@@ -167,12 +170,15 @@ static void ref_fill_numeric(drift_ref *r, const double *s, size_t m)
     if (r->exact) {
         memcpy(r->q, s, m * sizeof *s);
     } else {
-        for (int j = 0; j < r->nq; j++) r->q[j] = quantile_linear(s, m, (double)j / (r->nq - 1));
+        for (int j = 0; j < r->nq; j++)
+            r->q[j] = quantile_linear(s, m, (double)j / (r->nq - 1));
     }
     r->edges[0] = r->min;
     r->edges[DRIFT_BINS] = r->max;
-    for (int k = 1; k < DRIFT_BINS; k++) r->edges[k] = quantile_linear(s, m, k / (double)DRIFT_BINS);
-    for (size_t i = 0; i < m; i++) r->bins[bin_of(r->edges, s[i])]++;
+    for (int k = 1; k < DRIFT_BINS; k++)
+        r->edges[k] = quantile_linear(s, m, k / (double)DRIFT_BINS);
+    for (size_t i = 0; i < m; i++)
+        r->bins[bin_of(r->edges, s[i])]++;
 }
 
 kstatus drift_ref_build(const double *x, size_t n, int n_quantiles, drift_ref **out, kerr *e)
@@ -267,8 +273,10 @@ static double ks_sorted(const double *a, size_t na, const double *b, size_t nb)
     double d = 0;
     while (i < na || j < nb) {
         double v = (j >= nb || (i < na && a[i] <= b[j])) ? a[i] : b[j];
-        while (i < na && a[i] <= v) i++;
-        while (j < nb && b[j] <= v) j++;
+        while (i < na && a[i] <= v)
+            i++;
+        while (j < nb && b[j] <= v)
+            j++;
         double diff = fabs((double)i / (double)na - (double)j / (double)nb);
         if (diff > d) d = diff;
     }
@@ -282,8 +290,10 @@ static double wasserstein_sorted(const double *a, size_t na, const double *b, si
     ksum s = {0, 0};
     while (i < na || j < nb) {
         double v = (j >= nb || (i < na && a[i] <= b[j])) ? a[i] : b[j];
-        while (i < na && a[i] <= v) i++;
-        while (j < nb && b[j] <= v) j++;
+        while (i < na && a[i] <= v)
+            i++;
+        while (j < nb && b[j] <= v)
+            j++;
         if (i >= na && j >= nb) break;
         double next = (j >= nb || (i < na && a[i] <= b[j])) ? a[i] : b[j];
         double cdf = fabs((double)i / (double)na - (double)j / (double)nb);
@@ -375,7 +385,8 @@ static double sketch_ks(const drift_ref *r, const double *s, size_t m)
     while (i < m) {
         double v = s[i], at, before;
         size_t lo = i;
-        while (i < m && s[i] == v) i++;
+        while (i < m && s[i] == v)
+            i++;
         sketch_cdf(r, v, &at, &before);
         d = fmax(d, fabs(before - (double)lo / (double)m));
         d = fmax(d, fabs(at - (double)i / (double)m));
@@ -402,8 +413,8 @@ static double sketch_wasserstein(const drift_ref *r, const double *s, size_t m)
     while (j < segs && i < m) {
         uint64_t lhs = (j + 1) * (uint64_t)m, rhs = (i + 1) * segs;
         double u1 = lhs <= rhs ? (double)(j + 1) / (double)segs : (double)(i + 1) / (double)m;
-        double b = lhs <= rhs ? q[j + 1]
-                              : q[j] + (u1 * (double)segs - (double)j) * (q[j + 1] - q[j]);
+        double b =
+            lhs <= rhs ? q[j + 1] : q[j] + (u1 * (double)segs - (double)j) * (q[j + 1] - q[j]);
         ksum_add(&sum, abs_linear_integral(a - s[i], b - s[i], u1 - u0));
         u0 = u1;
         a = b;
@@ -420,7 +431,8 @@ static double kolmogorov_sf(double lambda)
     if (lambda < 1.0) {
         /* P(K <= l) = sqrt(2 pi)/l * sum_k exp(-(2k-1)^2 pi^2 / (8 l^2)): fast for small l */
         double c = -M_PI * M_PI / (8 * lambda * lambda), cdf = 0;
-        for (int k = 1; k <= 20; k++) cdf += exp(c * (2 * k - 1) * (2 * k - 1));
+        for (int k = 1; k <= 20; k++)
+            cdf += exp(c * (2 * k - 1) * (2 * k - 1));
         return 1 - sqrt(2 * M_PI) / lambda * cdf;
     }
     double sf = 0, sign = 1;
@@ -471,7 +483,8 @@ static double chi2_counts(const drift_ref *r, const int64_t *cur, int64_t m)
 static void score_numeric(const drift_ref *r, const double *s, size_t m, drift_scores *out)
 {
     int64_t cur[DRIFT_BINS] = {0};
-    for (size_t i = 0; i < m; i++) cur[bin_of(r->edges, s[i])]++;
+    for (size_t i = 0; i < m; i++)
+        cur[bin_of(r->edges, s[i])]++;
     score_bins(r, cur, (int64_t)m, out);
     double w;
     if (r->exact) {
@@ -489,7 +502,8 @@ static void score_numeric(const drift_ref *r, const double *s, size_t m, drift_s
 static void score_categorical(const drift_ref *r, const double *s, size_t m, drift_scores *out)
 {
     int64_t cur[DRIFT_MAX_CATEGORIES + 1] = {0};
-    for (size_t i = 0; i < m; i++) cur[category_of(r->nbins - 1, s[i])]++;
+    for (size_t i = 0; i < m; i++)
+        cur[category_of(r->nbins - 1, s[i])]++;
     score_bins(r, cur, (int64_t)m, out);
     out->chi2 = chi2_counts(r, cur, (int64_t)m);
 }
@@ -620,14 +634,16 @@ kstatus drift_window_score(drift_window *w, const drift_ref *ref, drift_scores *
 static json_object *doubles_json(const double *v, size_t n)
 {
     json_object *a = json_object_new_array_ext((int)n);
-    for (size_t i = 0; a && i < n; i++) json_object_array_add(a, json_object_new_double(v[i]));
+    for (size_t i = 0; a && i < n; i++)
+        json_object_array_add(a, json_object_new_double(v[i]));
     return a;
 }
 
 static json_object *counts_json(const int64_t *v, size_t n)
 {
     json_object *a = json_object_new_array_ext((int)n);
-    for (size_t i = 0; a && i < n; i++) json_object_array_add(a, json_object_new_int64(v[i]));
+    for (size_t i = 0; a && i < n; i++)
+        json_object_array_add(a, json_object_new_int64(v[i]));
     return a;
 }
 
@@ -709,8 +725,8 @@ static kstatus get_array(const json_object *o, const char *key, size_t lo, size_
     if (!*a) return K_FORMAT;
     *n = json_object_array_length(*a);
     if (*n < lo || *n > hi)
-        return kerr_set(e, K_LIMIT, "drift reference: \"%s\" has %zu entries, want %zu..%zu",
-                        key, *n, lo, hi);
+        return kerr_set(e, K_LIMIT, "drift reference: \"%s\" has %zu entries, want %zu..%zu", key,
+                        *n, lo, hi);
     return K_OK;
 }
 
@@ -803,8 +819,7 @@ static kstatus from_json_numeric(const json_object *o, int64_t count, drift_ref 
     return K_OK;
 }
 
-static kstatus from_json_categorical(const json_object *o, int64_t count, drift_ref **out,
-                                     kerr *e)
+static kstatus from_json_categorical(const json_object *o, int64_t count, drift_ref **out, kerr *e)
 {
     size_t n;
     json_object *a;
@@ -853,7 +868,8 @@ kstatus drift_ref_from_text(const char *text, size_t len, drift_ref **out, kerr 
     if (!tok) return kerr_set(e, K_NOMEM, "drift: out of memory");
     json_object *o = json_tokener_parse_ex(tok, text, (int)len);
     size_t end = o ? json_tokener_get_parse_end(tok) : 0;
-    while (end < len && strchr(" \t\r\n", text[end]) && text[end]) end++;
+    while (end < len && strchr(" \t\r\n", text[end]) && text[end])
+        end++;
     int ok = o && json_tokener_get_error(tok) == json_tokener_success && end == len;
     json_tokener_free(tok);
     kstatus st = ok ? drift_ref_from_json(o, out, e)

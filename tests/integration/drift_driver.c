@@ -80,7 +80,8 @@ static int report(drift_ref *r, const double *cur, size_t nc)
         fprintf(stderr, "drift_driver: %s\n", e.msg);
         return 1;
     }
-    for (size_t i = 0; i < nc + 7; i++) drift_window_push(w, cur[i % nc]); /* wraps around */
+    for (size_t i = 0; i < nc + 7; i++)
+        drift_window_push(w, cur[i % nc]); /* wraps around */
     drift_window_score(w, r, &ws);
     drift_score(back, cur, nc, &rs);
     printf("\"ref\":%s,", text);

@@ -110,12 +110,30 @@ check("/v2/models/demo/stats: requests, error rate and latency percentiles",
       0 < stats["latency_seconds"]["p50"] <= stats["latency_seconds"]["p99"] < 1, stats)
 check("/v2/models/nope/stats is 404", s.get(url + "/v2/models/nope/stats").status_code == 404)
 
+# ---- deploy/: rules, scrape config and dashboard agree with what kiln exports --------------
+deploy = os.path.join(ROOT, "deploy")
+for args in (["check", "rules", f"{deploy}/prometheus/kiln-rules.yml"],
+             ["check", "config", f"{deploy}/prometheus/prometheus.yml"]):
+    r = subprocess.run(["promtool", *args], capture_output=True, text=True)
+    check("promtool " + " ".join(args[:2]) + " accepts deploy/prometheus", r.returncode == 0, r.stdout + r.stderr)
+exported = set(re.findall(r"^# TYPE (\S+)", text, re.M))
+with open(f"{deploy}/grafana/kiln-dashboard.json") as f:
+    dash = json.load(f)
+exprs = [t["expr"] for pnl in dash["panels"] for t in pnl["targets"]]
+with open(f"{deploy}/prometheus/kiln-rules.yml") as f:
+    exprs.append(f.read())
+used = {re.sub(r"_(bucket|sum|count)$", "", m) for e in exprs
+        for m in re.findall(r"\b((?:model|kiln|process)_[a-z_]+)", e)}
+check("every metric the dashboard and the alert rules use is exported", used <= exported, used - exported)
+
 # ---- a real Prometheus scrapes the server --------------------------------------------------
 port = free_port()
 target = url.split("//")[1]
 cfg = os.path.join(SCRATCH, "prometheus.yml")
 with open(cfg, "w") as f:
-    f.write(f"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: kiln\n"
+    rules = os.path.join(ROOT, "deploy/prometheus/kiln-rules.yml")
+    f.write(f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules}']\n"
+            f"scrape_configs:\n  - job_name: kiln\n"
             f"    static_configs:\n      - targets: ['{target}']\n")
 prom = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={SCRATCH}/tsdb",
                          f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
@@ -134,6 +152,11 @@ try:
     final = samples(s.get(url + "/metrics").text, "model_requests_total")['{model="demo",version="1",status="200"}']
     check("Prometheus scraped kiln and returns model_requests_total through its query API",
           value is not None and 41 <= value <= final, (value, final))
+    groups = requests.get(f"http://127.0.0.1:{port}/api/v1/rules").json()["data"]["groups"]
+    loaded = [r for g in groups for r in g["rules"]]
+    check("Prometheus loads deploy/prometheus/kiln-rules.yml: 6 alert rules, all healthy",
+          len(loaded) == 6 and all(r["health"] in ("ok", "unknown") for r in loaded),
+          [(r["name"], r["health"], r.get("lastError")) for r in loaded])
     up = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": 'up{job="kiln"}'}).json()
     check("the kiln target is up in Prometheus", up["data"]["result"] and up["data"]["result"][0]["value"][1] == "1", up)
 finally:

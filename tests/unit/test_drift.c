@@ -41,7 +41,7 @@ static void test_exact_ks(void **state)
     assert_close(drift_exact_ks(a, 3, a, 3), 0, 0);
     double c[] = {NAN, 10, NAN};
     assert_close(drift_exact_ks(a, 3, c, 3), 1, 0); /* NaNs dropped: disjoint supports */
-    assert_true(isnan(drift_exact_ks(a, 3, c, 1)));  /* nothing left on one side */
+    assert_true(isnan(drift_exact_ks(a, 3, c, 1))); /* nothing left on one side */
 }
 
 static void test_exact_wasserstein(void **state)
@@ -107,7 +107,8 @@ static void test_build_refusals(void **state)
 static drift_ref *ref_0_99(void)
 {
     double x[100];
-    for (int i = 0; i < 100; i++) x[i] = i;
+    for (int i = 0; i < 100; i++)
+        x[i] = i;
     return build(x, 100, 0);
 }
 
@@ -116,11 +117,13 @@ static void test_deciles_and_identity(void **state)
     drift_ref *r = ref_0_99();
     const int64_t *counts;
     assert_int_equal(drift_ref_bins(r, &counts), DRIFT_BINS);
-    for (int k = 0; k < DRIFT_BINS; k++) assert_int_equal(counts[k], 10);
+    for (int k = 0; k < DRIFT_BINS; k++)
+        assert_int_equal(counts[k], 10);
     const double *edges = drift_ref_edges(r);
     assert_close(edges[3], 29.7, 1e-12);
     double x[100];
-    for (int i = 0; i < 100; i++) x[i] = 99 - i;
+    for (int i = 0; i < 100; i++)
+        x[i] = 99 - i;
     drift_scores s;
     assert_int_equal(drift_score(r, x, 100, &s), K_OK);
     assert_close(s.psi, 0, 0);
@@ -137,7 +140,8 @@ static void test_psi_epsilon(void **state)
 {
     drift_ref *r = ref_0_99();
     double x[50];
-    for (int i = 0; i < 50; i++) x[i] = i % 10;
+    for (int i = 0; i < 50; i++)
+        x[i] = i % 10;
     drift_scores s;
     assert_int_equal(drift_score(r, x, 50, &s), K_OK);
     double eps = DRIFT_PSI_EPS;
@@ -155,7 +159,8 @@ static void test_psi_epsilon(void **state)
 static void test_sketch(void **state)
 {
     double x[101];
-    for (int i = 0; i < 101; i++) x[i] = i;
+    for (int i = 0; i < 101; i++)
+        x[i] = i;
     drift_ref *r = build(x, 101, 11);
     drift_ref_info info;
     drift_ref_get_info(r, &info);
@@ -204,7 +209,8 @@ static void test_window(void **state)
     assert_int_equal(drift_window_new(0, &w, &e), K_INVALID);
     assert_int_equal(drift_window_new(3, &w, &e), K_OK);
     drift_ref *r = ref_0_99();
-    for (int i = 0; i < 5; i++) drift_window_push(w, i == 3 ? NAN : i * 10.0);
+    for (int i = 0; i < 5; i++)
+        drift_window_push(w, i == 3 ? NAN : i * 10.0);
     assert_int_equal(drift_window_len(w), 3); /* holds 20, NaN, 40 */
     drift_scores a, b;
     assert_int_equal(drift_window_score(w, r, &a), K_OK);
@@ -225,8 +231,8 @@ static void test_verdict(void **state)
 {
     drift_thresholds t;
     drift_thresholds_default(&t);
-    drift_scores s = {.psi = 0.05, .js = 0.05, .wasserstein = 0.05, .ks = 0.5, .ks_pvalue = 0.001,
-                      .chi2 = NAN};
+    drift_scores s = {
+        .psi = 0.05, .js = 0.05, .wasserstein = 0.05, .ks = 0.5, .ks_pvalue = 0.001, .chi2 = NAN};
     assert_int_equal(drift_verdict(&s, &t), DRIFT_NONE);
     s.psi = 0.1;
     assert_int_equal(drift_verdict(&s, &t), DRIFT_MODERATE);
@@ -267,7 +273,8 @@ static void test_json_roundtrip(void **state)
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         x[i] = i % 97 == 0 ? NAN : (double)(s >> 11) / 9007199254740992.0 * 3 - 1;
     }
-    for (int i = 0; i < 500; i++) cur[i] = x[i * 5] + 0.1;
+    for (int i = 0; i < 500; i++)
+        cur[i] = x[i * 5] + 0.1;
     drift_ref *r = build(x, 3000, 0); /* quantile sketch */
     roundtrip(r, cur, 500);
     drift_ref_free(r);
@@ -360,8 +367,9 @@ static void test_json_too_many_quantiles(void **state)
     size_t n = DRIFT_MAX_QUANTILES + 1, cap = 64 + n * 2 + 256;
     char *t = malloc(cap);
     assert_non_null(t);
-    size_t len = (size_t)snprintf(t, cap, "%s", NUM_HEAD "\"min\":1,\"max\":1,"
-                                                        "\"sketch\":\"quantiles\",\"quantiles\":[");
+    size_t len = (size_t)snprintf(t, cap, "%s",
+                                  NUM_HEAD "\"min\":1,\"max\":1,"
+                                           "\"sketch\":\"quantiles\",\"quantiles\":[");
     for (size_t i = 0; i < n; i++) {
         t[len++] = '1';
         t[len++] = i + 1 < n ? ',' : ']';
@@ -378,20 +386,13 @@ static void test_json_too_many_quantiles(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_ks),
-        cmocka_unit_test(test_exact_wasserstein),
-        cmocka_unit_test(test_js_counts),
-        cmocka_unit_test(test_ref_nan_and_moments),
-        cmocka_unit_test(test_build_refusals),
-        cmocka_unit_test(test_deciles_and_identity),
-        cmocka_unit_test(test_psi_epsilon),
-        cmocka_unit_test(test_sketch),
-        cmocka_unit_test(test_categorical),
-        cmocka_unit_test(test_window),
-        cmocka_unit_test(test_verdict),
-        cmocka_unit_test(test_json_roundtrip),
-        cmocka_unit_test(test_json_malformed),
-        cmocka_unit_test(test_json_too_many_quantiles),
+        cmocka_unit_test(test_exact_ks),       cmocka_unit_test(test_exact_wasserstein),
+        cmocka_unit_test(test_js_counts),      cmocka_unit_test(test_ref_nan_and_moments),
+        cmocka_unit_test(test_build_refusals), cmocka_unit_test(test_deciles_and_identity),
+        cmocka_unit_test(test_psi_epsilon),    cmocka_unit_test(test_sketch),
+        cmocka_unit_test(test_categorical),    cmocka_unit_test(test_window),
+        cmocka_unit_test(test_verdict),        cmocka_unit_test(test_json_roundtrip),
+        cmocka_unit_test(test_json_malformed), cmocka_unit_test(test_json_too_many_quantiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
