@@ -27,7 +27,7 @@ typedef struct {
     unsigned batch_delay_us;    /* 200 */
     int batch_queue;            /* 1024 */
     int allow_model_control;    /* 0 */
-    int metrics;                 /* 1: /metrics and stats recorded (default) */
+    int metrics;                /* 1: /metrics and stats recorded (default) */
     char access_log[KCONF_STR]; /* "-" (stderr), "off", or a file path */
     char log_level[16];         /* error, warn, info (default), debug */
     int shutdown_timeout_s;     /* 10: in-flight requests get this long on SIGTERM */

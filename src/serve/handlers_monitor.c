@@ -6,11 +6,28 @@
 
 #include "monitor/metrics.h"
 #include "monitor/process.h"
+#include "monitor/quality.h"
 #include "serve/batcher.h"
 #include "serve/cache.h"
 #include "serve/handlers.h"
 
 #define MAX_LISTED 1024
+
+/* Per-feature data-quality counters of the versions being served. */
+static void quality_families(kserve_ctx *c, const kms_info *infos, int n, buf *out)
+{
+    for (int which = 0; which < 3; which++) {
+        const char *help, *name = kquality_family(which, &help);
+        prom_family(out, name, "counter", help);
+        for (int i = 0; i < n; i++) {
+            kms_ref *ref = infos[i].ready ? kms_acquire(c->models, infos[i].name, 0) : NULL;
+            if (!ref) continue;
+            if (kms_quality(ref))
+                kquality_write(kms_quality(ref), which, infos[i].name, kms_version(ref), out);
+            kms_release(ref);
+        }
+    }
+}
 
 /* Gauges and counters read from the loaded versions: models loaded, cache and batcher. */
 static void model_gauges(kserve_ctx *c, buf *out)
@@ -48,6 +65,7 @@ static void model_gauges(kserve_ctx *c, buf *out)
             kms_release(ref);
         }
     }
+    quality_families(c, infos, n, out);
     pthread_mutex_unlock(&lock);
 }
 

@@ -10,6 +10,7 @@
 #include "serve/batcher.h"
 #include "serve/cache.h"
 #include "monitor/metrics.h"
+#include "monitor/quality.h"
 #include "serve/handlers.h"
 
 void h_health(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
@@ -250,9 +251,11 @@ static kstatus predict_one(const kms_ref *ref, const double *row, double *values
 }
 
 /* Counts the rows and each prediction's confidence (classifiers) in the version's series. */
-static void record(kserve_ctx *c, const kms_ref *ref, const double *values, size_t n)
+static void record(kserve_ctx *c, const kms_ref *ref, const double *rows, const double *values,
+                   size_t n)
 {
     if (!c->metrics) return;
+    if (kms_quality(ref)) kquality_observe(kms_quality(ref), rows, n);
     const kmodel *m = kms_model(ref);
     kseries *s = kmetrics_series(c->metrics, kms_name(ref), kms_version(ref));
     kseries_rows(s, n);
@@ -272,7 +275,7 @@ kstatus kserve_predict(kserve_ctx *c, const kms_ref *ref, const double *rows, si
         st = predict_one(ref, rows, values, e);
     else if (n && kmodel_predict(kms_model(ref), rows, n, values, NULL))
         st = kerr_set(e, K_NOMEM, "out of memory scoring %zu rows", n);
-    if (!st && n) record(c, ref, values, n);
+    if (!st && n) record(c, ref, rows, values, n);
     return st;
 }
 

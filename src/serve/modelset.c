@@ -3,6 +3,7 @@
  * request holds the lock only to read the pointer and take a reference. */
 #include "serve/modelset.h"
 
+#include "monitor/quality.h"
 #include "serve/batcher.h"
 #include "serve/cache.h"
 
@@ -20,6 +21,7 @@ struct kms_ref {
     kmodel *model;
     kcache *cache;
     kbatcher *batcher;
+    kquality *quality;
     char name[KMS_NAME_MAX];
     int64_t version;
     kms *owner;
@@ -57,6 +59,7 @@ static void drop(kms_ref *r)
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
     atomic_fetch_sub(&r->owner->loaded, 1);
     kbatcher_free(r->batcher); /* no caller left: the last reference is gone */
+    kquality_free(r->quality);
     kcache_free(r->cache);
     kmodel_free(r->model);
     free(r);
@@ -109,6 +112,7 @@ kstatus kms_install(kms *s, const char *name, int64_t version, const char *sourc
     pthread_mutex_unlock(&s->lock);
     r->cache = kcache_new(f.cache_bytes, f.cache_ttl_ms);
     r->batcher = kbatcher_new(m, f.batch_max, f.batch_delay_us, f.batch_queue);
+    r->quality = kquality_new(kmodel_spec(m));
     r->version = version;
     r->owner = s;
     snprintf(r->name, sizeof r->name, "%s", name);
@@ -163,6 +167,11 @@ void kms_set_features(kms *s, const kms_features *f)
 kcache *kms_cache(const kms_ref *r)
 {
     return r->cache;
+}
+
+kquality *kms_quality(const kms_ref *r)
+{
+    return r->quality;
 }
 
 kbatcher *kms_batcher(const kms_ref *r)

@@ -62,6 +62,8 @@ const kmodel *kms_model(const kms_ref *r);
 /* The version's prediction cache and batcher, or NULL when off (cache.h, batcher.h). */
 struct kcache *kms_cache(const kms_ref *r);
 struct kbatcher *kms_batcher(const kms_ref *r);
+/* The version's input data-quality counters (monitor/quality.h), or NULL. */
+struct kquality *kms_quality(const kms_ref *r);
 const char *kms_name(const kms_ref *r);
 int64_t kms_version(const kms_ref *r);
 

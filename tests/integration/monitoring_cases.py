@@ -72,29 +72,42 @@ text = s.get(url + "/metrics").text
 with open(os.path.join(SCRATCH, "metrics.txt"), "w") as f:
     f.write(text)
 
+missing_row = list(ROWS[0])
+missing_row[0] = None
+missing_row[3] = None
+nulls = [s.post(url + "/predict", json={"features": missing_row}).status_code for _ in range(2)]
+ok_sent += nulls.count(200)
+text = s.get(url + "/metrics").text
 pc = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
 check("promtool check metrics accepts the exposition without a warning",
       pc.returncode == 0 and not pc.stdout.strip() and not pc.stderr.strip(), pc.stdout + pc.stderr)
 req = samples(text, "model_requests_total")
-check("model_requests_total counts the 41 answered requests of demo version 1",
-      req.get('{model="demo",version="1",status="200"}') == ok_sent + 1 == 41, req)
+check("model_requests_total counts the 43 answered requests of demo version 1",
+      req.get('{model="demo",version="1",status="200"}') == ok_sent + 1 == 43, req)
 check("and the 3 refused rows of demo as status 422",
       bad == [422] * 3 and req.get('{model="demo",version="1",status="422"}') == 3, (bad, req))
 check("and the unknown path under no model as 404", req.get('{model="",version="",status="404"}') == 1, req)
 lat = samples(text, "model_request_latency_seconds_count")
-check("model_request_latency_seconds counts every demo request", lat.get('{model="demo",version="1"}') == 44, lat)
+check("model_request_latency_seconds counts every demo request", lat.get('{model="demo",version="1"}') == 46, lat)
 buckets = samples(text, "model_request_latency_seconds_bucket")
 les = [k for k in buckets if k.startswith('{model="demo"')]
 check("latency buckets resolve tens of microseconds to seconds",
       any('le="2.5e-05"' in k for k in les) and any('le="5"' in k for k in les), les[:3])
 conf = samples(text, "model_prediction_confidence_count")
-check("model_prediction_confidence counts one value per predicted row (40 + 10)",
-      conf.get('{model="demo",version="1"}') == 50, conf)
+check("model_prediction_confidence counts one value per predicted row (40 + 10 + 2)",
+      conf.get('{model="demo",version="1"}') == 52, conf)
+miss = samples(text, "kiln_feature_missing_total")
+check("kiln_feature_missing_total counts the nulls sent, per feature",
+      nulls == [200, 200] and miss.get('{model="demo",version="1",feature="mean_radius"}') == 2 and
+      miss.get('{model="demo",version="1",feature="mean_area"}') == 2 and
+      miss.get('{model="demo",version="1",feature="mean_texture"}') == 0, {k: v for k, v in miss.items() if v})
 probs = [max(x) for x in batch.json()["probabilities"]]
 single = [s.post(url + "/models/demo/predict", json={"features": r}).json()["confidence"] for r in ROWS[:40]]
+nulls_conf = [s.post(url + "/predict", json={"features": missing_row}).json()["confidence"] for _ in range(2)]
 csum = samples(s.get(url + "/metrics").text, "model_prediction_confidence_sum")['{model="demo",version="1"}']
+want = 2 * sum(single) + sum(probs) + 2 * sum(nulls_conf)
 check("the confidence histogram's sum equals the confidences answered (to 1e-6 per value)",
-      abs(csum - (2 * sum(single) + sum(probs))) < 1e-6 * 100, (csum, 2 * sum(single) + sum(probs)))
+      abs(csum - want) < 1e-6 * 200, (csum, want))
 errs = samples(text, "kiln_errors_total")
 check("kiln_errors_total counts errors by reason", errs.get('{reason="bad_request"}') == 3 and
       errs.get('{reason="not_found"}') == 1, errs)
@@ -106,7 +119,7 @@ start = samples(text, "process_start_time_seconds")[""]
 check("process_start_time_seconds is within a minute of now", abs(start - time.time()) < 60, start)
 stats = s.get(url + "/v2/models/demo/stats").json()
 check("/v2/models/demo/stats: requests, error rate and latency percentiles",
-      stats["requests"] >= 84 and abs(stats["error_rate"] - 3 / stats["requests"]) < 1e-12 and
+      stats["requests"] >= 88 and abs(stats["error_rate"] - 3 / stats["requests"]) < 1e-12 and
       0 < stats["latency_seconds"]["p50"] <= stats["latency_seconds"]["p99"] < 1, stats)
 check("/v2/models/nope/stats is 404", s.get(url + "/v2/models/nope/stats").status_code == 404)
 
