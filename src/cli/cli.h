@@ -73,6 +73,11 @@ int cmd_runs(int argc, char **argv);
 void cmd_runs_help(void);
 int cmd_store(int argc, char **argv);
 void cmd_store_help(void);
+/* Computes reference statistics of the model's inputs and predictions from a CSV file (columns
+ * named like the features) and stores them in the spec's metadata ("drift_reference"). */
+struct kspec;
+kstatus cli_attach_reference(struct kspec *s, const char *csv_path, size_t *rows, kerr *e);
+
 int cmd_serve(int argc, char **argv);
 void cmd_serve_help(void);
 int cmd_import(int argc, char **argv);

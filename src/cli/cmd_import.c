@@ -10,13 +10,17 @@
 
 void cmd_import_help(void)
 {
-    printf("usage: kiln import SRC -o OUT.kiln [--format auto|xgboost|lightgbm|sklearn]\n\n"
+    printf("usage: kiln import SRC -o OUT.kiln [--format auto|xgboost|lightgbm|sklearn] "
+           "[--reference DATA.csv]\n\n"
            "Converts a trained model into a Kiln model package (.kiln).\n\n"
            "  SRC                 XGBoost JSON (save_model('m.json')), LightGBM text\n"
            "                      (save_model('m.txt')), or a scikit-learn joblib/pickle file\n"
            "  -o, --output FILE   the package to write (written atomically)\n"
            "  -f, --format NAME   auto (default: detected from the content), xgboost, lightgbm,\n"
-           "                      sklearn\n\n"
+           "                      sklearn\n"
+           "  --reference DATA.csv  store reference statistics of the features (columns named\n"
+           "                      like them) and of the predictions, for drift detection by\n"
+           "                      kiln serve (docs/monitoring.md)\n\n"
            "scikit-learn files are opened by Kiln's exporter under Debian's Python\n"
            "(KILN_PYTHON, default /usr/bin/python3). A pickle is code: import only files from\n"
            "a source you trust.\n");
@@ -38,15 +42,19 @@ static void describe(const kspec *s, const char *path)
 
 int cmd_import(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, 0, 'o'}, {"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
-    const char *out = NULL;
+    static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"reference", required_argument, 0, 'r'},
+                                         {0, 0, 0, 0}};
+    const char *out = NULL, *reference = NULL;
     kformat fmt = KFMT_AUTO;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:f:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:f:r:", opts, NULL)) != -1) {
         if (c == 'o') {
             out = optarg;
+        } else if (c == 'r') {
+            reference = optarg;
         } else if (c == 'f') {
             int f = kformat_parse(optarg);
             if (f < 0 || f == KFMT_KILN)
@@ -62,7 +70,12 @@ int cmd_import(int argc, char **argv)
     kerr e = {0};
     kspec *s;
     if (import_file(argv[optind], fmt, &s, &e)) return cli_fail(&e);
-    kstatus st = kpkg_save(s, out, &e);
+    size_t ref_rows = 0;
+    kstatus st = reference ? cli_attach_reference(s, reference, &ref_rows, &e) : K_OK;
+    if (!st) st = kpkg_save(s, out, &e);
+    if (!st && reference)
+        printf("reference statistics of %zu rows from %s stored for drift detection\n", ref_rows,
+               reference);
     if (!st) describe(s, out);
     kspec_free(s);
     return st ? cli_fail(&e) : EXIT_OK;

@@ -245,7 +245,8 @@ static int serve(serve_args *a, const kreg_options *reg)
                              .cache_ttl_ms = c->cache_ttl_ms,
                              .batch_max = c->batch_max,
                              .batch_delay_us = c->batch_delay_us,
-                             .batch_queue = c->batch_queue};
+                             .batch_queue = c->batch_queue,
+                             .drift_window = c->drift_window};
     if (models) kms_set_features(models, &features);
     if (!models || kloader_new(models, &lo, &l, &e)) rc = cli_fail(&e);
     if (!rc && c->default_model[0]) kms_set_default(models, c->default_model);

@@ -26,6 +26,7 @@ void kserve_config_defaults(kserve_config *c)
     c->batch_max = 1;
     c->batch_delay_us = 200;
     c->batch_queue = 1024;
+    c->drift_window = 1000;
     snprintf(c->access_log, sizeof c->access_log, "-");
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->shutdown_timeout_s = 10;
@@ -101,6 +102,7 @@ static const setting settings[] = {
     U("batch_max", batch_max, 1, 65536),
     U("batch_delay_us", batch_delay_us, 0, 1000000),
     U("batch_queue", batch_queue, 1, 10000000),
+    U("drift_window", drift_window, 10, 10000000),
     B("allow_model_control", allow_model_control),
     B("metrics", metrics),
     S("access_log", access_log),
@@ -205,7 +207,8 @@ static kstatus apply_serve(kserve_config *c, json_object *v, kerr *e)
 
 static int is_section(const char *key)
 {
-    return !strcmp(key, "limits") || !strcmp(key, "registry") || !strcmp(key, "throughput");
+    return !strcmp(key, "limits") || !strcmp(key, "registry") || !strcmp(key, "throughput") ||
+           !strcmp(key, "monitoring");
 }
 
 /* Nested sections flatten to their keys: limits.max_body_bytes is max_body_bytes. */

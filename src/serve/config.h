@@ -26,6 +26,7 @@ typedef struct {
     int batch_max;              /* 1: dynamic batching off */
     unsigned batch_delay_us;    /* 200 */
     int batch_queue;            /* 1024 */
+    size_t drift_window;        /* 1000 values per feature for online drift */
     int allow_model_control;    /* 0 */
     int metrics;                /* 1: /metrics and stats recorded (default) */
     char access_log[KCONF_STR]; /* "-" (stderr), "off", or a file path */

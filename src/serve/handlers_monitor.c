@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "monitor/metrics.h"
+#include "monitor/online.h"
 #include "monitor/process.h"
 #include "monitor/quality.h"
 #include "serve/batcher.h"
@@ -24,6 +25,22 @@ static void quality_families(kserve_ctx *c, const kms_info *infos, int n, buf *o
             if (!ref) continue;
             if (kms_quality(ref))
                 kquality_write(kms_quality(ref), which, infos[i].name, kms_version(ref), out);
+            kms_release(ref);
+        }
+    }
+}
+
+/* Online drift of the versions being served that carry reference statistics. */
+static void drift_families(kserve_ctx *c, const kms_info *infos, int n, buf *out)
+{
+    for (int which = 0; which < 2; which++) {
+        const char *type, *help, *name = kdrift_family(which, &type, &help);
+        prom_family(out, name, type, help);
+        for (int i = 0; i < n; i++) {
+            kms_ref *ref = infos[i].ready ? kms_acquire(c->models, infos[i].name, 0) : NULL;
+            if (!ref) continue;
+            if (kms_drift(ref))
+                kdrift_write(kms_drift(ref), which, infos[i].name, kms_version(ref), out);
             kms_release(ref);
         }
     }
@@ -66,6 +83,7 @@ static void model_gauges(kserve_ctx *c, buf *out)
         }
     }
     quality_families(c, infos, n, out);
+    drift_families(c, infos, n, out);
     pthread_mutex_unlock(&lock);
 }
 

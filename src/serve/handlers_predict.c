@@ -10,6 +10,7 @@
 #include "serve/batcher.h"
 #include "serve/cache.h"
 #include "monitor/metrics.h"
+#include "monitor/online.h"
 #include "monitor/quality.h"
 #include "serve/handlers.h"
 
@@ -256,6 +257,9 @@ static void record(kserve_ctx *c, const kms_ref *ref, const double *rows, const 
 {
     if (!c->metrics) return;
     if (kms_quality(ref)) kquality_observe(kms_quality(ref), rows, n);
+    if (kms_drift(ref))
+        kdrift_observe(kms_drift(ref), rows, values, kmodel_n_values(kms_model(ref)),
+                       kmodel_spec(kms_model(ref))->task == KTASK_CLASSIFICATION, n);
     const kmodel *m = kms_model(ref);
     kseries *s = kmetrics_series(c->metrics, kms_name(ref), kms_version(ref));
     kseries_rows(s, n);

@@ -3,6 +3,7 @@
  * request holds the lock only to read the pointer and take a reference. */
 #include "serve/modelset.h"
 
+#include "monitor/online.h"
 #include "monitor/quality.h"
 #include "serve/batcher.h"
 #include "serve/cache.h"
@@ -22,6 +23,7 @@ struct kms_ref {
     kcache *cache;
     kbatcher *batcher;
     kquality *quality;
+    kdrift *drift;
     char name[KMS_NAME_MAX];
     int64_t version;
     kms *owner;
@@ -60,6 +62,7 @@ static void drop(kms_ref *r)
     atomic_fetch_sub(&r->owner->loaded, 1);
     kbatcher_free(r->batcher); /* no caller left: the last reference is gone */
     kquality_free(r->quality);
+    kdrift_free(r->drift);
     kcache_free(r->cache);
     kmodel_free(r->model);
     free(r);
@@ -113,6 +116,15 @@ kstatus kms_install(kms *s, const char *name, int64_t version, const char *sourc
     r->cache = kcache_new(f.cache_bytes, f.cache_ttl_ms);
     r->batcher = kbatcher_new(m, f.batch_max, f.batch_delay_us, f.batch_queue);
     r->quality = kquality_new(kmodel_spec(m));
+    kstatus dst = kdrift_new(kmodel_spec(m), f.drift_window ? f.drift_window : 1000, &r->drift, e);
+    if (dst) {
+        kbatcher_free(r->batcher);
+        kcache_free(r->cache);
+        kquality_free(r->quality);
+        kmodel_free(m);
+        free(r);
+        return dst;
+    }
     r->version = version;
     r->owner = s;
     snprintf(r->name, sizeof r->name, "%s", name);
@@ -132,6 +144,8 @@ kstatus kms_install(kms *s, const char *name, int64_t version, const char *sourc
     }
     pthread_mutex_unlock(&s->lock);
     if (!en) {
+        kdrift_free(r->drift);
+        kquality_free(r->quality);
         kbatcher_free(r->batcher);
         kcache_free(r->cache);
         kmodel_free(m);
@@ -167,6 +181,11 @@ void kms_set_features(kms *s, const kms_features *f)
 kcache *kms_cache(const kms_ref *r)
 {
     return r->cache;
+}
+
+kdrift *kms_drift(const kms_ref *r)
+{
+    return r->drift;
 }
 
 kquality *kms_quality(const kms_ref *r)

@@ -36,6 +36,7 @@ typedef struct {
     int batch_max;           /* dynamic batching: rows per predictor call; <= 1 = off */
     uint32_t batch_delay_us; /* how long a forming batch waits for more rows */
     int batch_queue;         /* rows waiting at most (beyond: 503) */
+    size_t drift_window;     /* values kept per feature for online drift; 0 = 1000 */
 } kms_features;
 
 kms *kms_new(void);
@@ -64,6 +65,9 @@ struct kcache *kms_cache(const kms_ref *r);
 struct kbatcher *kms_batcher(const kms_ref *r);
 /* The version's input data-quality counters (monitor/quality.h), or NULL. */
 struct kquality *kms_quality(const kms_ref *r);
+/* The version's online drift state (monitor/online.h), or NULL when its package has no
+ * reference statistics. */
+struct kdrift *kms_drift(const kms_ref *r);
 const char *kms_name(const kms_ref *r);
 int64_t kms_version(const kms_ref *r);
 

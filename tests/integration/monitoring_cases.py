@@ -123,6 +123,45 @@ check("/v2/models/demo/stats: requests, error rate and latency percentiles",
       0 < stats["latency_seconds"]["p50"] <= stats["latency_seconds"]["p99"] < 1, stats)
 check("/v2/models/nope/stats is 404", s.get(url + "/v2/models/nope/stats").status_code == 404)
 
+# ---- online drift against the reference stored by `kiln import --reference` ------------------
+import numpy as np
+from scipy import stats as sps
+
+refpkg = os.path.join(SCRATCH, "demo-ref.kiln")
+r = subprocess.run([KILN, "import", os.path.join(ROOT, "examples/demo/model.json"), "-o", refpkg,
+                    "--reference", os.path.join(ROOT, "examples/demo/patients.csv")], capture_output=True, text=True)
+check("kiln import --reference stores reference statistics", r.returncode == 0 and "reference statistics of 40 rows" in r.stdout,
+      r.stdout + r.stderr)
+dp, durl = start_kiln("--model", f"demo={refpkg}", "--set", f"drift_window={len(ROWS)}")
+ds = requests.Session()
+for row in ROWS:
+    ds.post(durl + "/predict", json={"features": row})
+dtext = ds.get(durl + "/metrics").text
+status = samples(dtext, "kiln_feature_drift_status")
+check("traffic like the reference: no feature drifts (31 series, all 0)",
+      len(status) == 31 and all(v == 0 for v in status.values()), {k: v for k, v in status.items() if v})
+shifted = [[x * 1.5 if j == 0 else x for j, x in enumerate(row)] for row in ROWS]
+for row in shifted:
+    ds.post(durl + "/predict", json={"features": row})
+dtext = ds.get(durl + "/metrics").text
+status = samples(dtext, "kiln_feature_drift_status")
+lab = 'model="demo",version="1",feature="mean_radius"'
+check("a shifted feature is flagged significant (2), the untouched ones are not",
+      status.get("{" + lab + "}") == 2 and status.get('{model="demo",version="1",feature="mean_texture"}') == 0, status)
+drift = samples(dtext, "kiln_feature_drift")
+ref_col = np.array([row[0] for row in ROWS])
+cur_col = np.array([row[0] for row in shifted])
+ks = sps.ks_2samp(ref_col, cur_col).statistic
+w = sps.wasserstein_distance(ref_col, cur_col) / max(ref_col.std(), 1e-3)
+check("the window's KS statistic equals scipy's ks_2samp (whole reference kept: exact)",
+      abs(drift["{" + lab + ',method="ks"}'] - ks) < 1e-12, (drift.get("{" + lab + ',method="ks"}'), ks))
+check("the window's normalised Wasserstein equals scipy's wasserstein_distance / std",
+      abs(drift["{" + lab + ',method="wasserstein"}'] - w) < 1e-9, (drift.get("{" + lab + ',method="wasserstein"}'), w))
+pc = subprocess.run(["promtool", "check", "metrics"], input=dtext, capture_output=True, text=True)
+check("promtool accepts the exposition with drift metrics", pc.returncode == 0 and not pc.stdout.strip(), pc.stdout)
+dp.send_signal(signal.SIGTERM)
+dp.wait(timeout=30)
+
 # ---- deploy/: rules, scrape config and dashboard agree with what kiln exports --------------
 deploy = os.path.join(ROOT, "deploy")
 for args in (["check", "rules", f"{deploy}/prometheus/kiln-rules.yml"],
