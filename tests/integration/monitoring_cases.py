@@ -206,8 +206,8 @@ try:
           value is not None and 41 <= value <= final, (value, final))
     groups = requests.get(f"http://127.0.0.1:{port}/api/v1/rules").json()["data"]["groups"]
     loaded = [r for g in groups for r in g["rules"]]
-    check("Prometheus loads deploy/prometheus/kiln-rules.yml: 6 alert rules, all healthy",
-          len(loaded) == 6 and all(r["health"] in ("ok", "unknown") for r in loaded),
+    check("Prometheus loads deploy/prometheus/kiln-rules.yml: 7 alert rules, all healthy",
+          len(loaded) == 7 and all(r["health"] in ("ok", "unknown") for r in loaded),
           [(r["name"], r["health"], r.get("lastError")) for r in loaded])
     up = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": 'up{job="kiln"}'}).json()
     check("the kiln target is up in Prometheus", up["data"]["result"] and up["data"]["result"][0]["value"][1] == "1", up)
