@@ -15,7 +15,7 @@ typedef struct {
 static const subcommand subs[] = {
     {"register", models_register}, {"list", models_list},     {"show", models_show},
     {"alias", models_alias},       {"tag", models_tag},       {"archive", models_archive},
-    {"delete", models_delete},     {"export", models_export}, {"diff", models_diff},
+    {"delete", models_delete},     {"export", models_export}, {"diff", models_diff}, {"reference", models_reference},
 };
 
 void cmd_models_help(void)
@@ -36,7 +36,9 @@ void cmd_models_help(void)
         "  archive N@V [--restore]  archive a version (no alias, not served) or restore it\n"
         "  delete N@V               delete a version (refused while an alias points at it)\n"
         "  export N@REF -o OUT.kiln write a version's package (its hash is verified first)\n"
-        "  diff N@A N@B             schema and metadata differences between two versions\n\n"
+        "  diff N@A N@B             schema and metadata differences between two versions\n"
+        "  reference N@REF DATA.csv store drift reference statistics for a version (the server\n"
+        "                           scores recent traffic against them)\n\n"
         "Options of every subcommand:\n" CLI_REG_HELP
         "\nNames use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or\n"
         "digit); aliases letters, digits, '_' and '-' (at most 64, starting with a letter).\n"

@@ -15,6 +15,7 @@ int models_archive(int argc, char **argv);
 int models_delete(int argc, char **argv);
 int models_export(int argc, char **argv);
 int models_diff(int argc, char **argv);
+int models_reference(int argc, char **argv);
 
 /* Splits "k=v" into a malloc'd copy (*copy, freed by the caller) holding key and value;
  * returns -1 when there is no '='. */

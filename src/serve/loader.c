@@ -53,12 +53,15 @@ static uint64_t now_ns(void)
 }
 
 static kstatus install_bytes(kloader *l, const char *name, int64_t version, const char *source,
-                             const char *sha, const char *data, size_t len, kerr *e)
+                             const char *sha, const char *data, size_t len,
+                             const char *reference, kerr *e)
 {
     uint64_t t0 = now_ns();
     kspec *spec;
     kmodel *m;
     kstatus st = kpkg_read(data, len, &spec, e);
+    if (!st && reference && kspec_set_meta(spec, "drift_reference", reference))
+        st = kerr_set(e, K_NOMEM, "out of memory");
     if (!st) st = kmodel_new(spec, &m, e);
     if (!st && l->o.metrics)
         kseries_loaded(kmetrics_series(l->o.metrics, name, version), now_ns() - t0);
@@ -80,7 +83,7 @@ static kstatus load_file(kloader *l, const char *name, const char *path, kerr *e
         return K_OK;
     }
     snprintf(source, sizeof source, "file:%s", path);
-    st = install_bytes(l, name, 1, source, sha, data, len, e);
+    st = install_bytes(l, name, 1, source, sha, data, len, NULL, e);
     free(data);
     if (st)
         kerr_prefix(e, "%s", path);
@@ -103,7 +106,10 @@ static kstatus load_ref(kloader *l, const char *name, const char *alias, kerr *e
     size_t len;
     if ((st = kreg_read_package(l->reg, &v, &data, &len, e))) return st;
     snprintf(source, sizeof source, "registry:%s@%s", name, alias);
-    st = install_bytes(l, name, v.version, source, v.package_sha256, data, len, e);
+    char *reference = NULL; /* stored by `kiln models reference`, preferred to the package's */
+    if (kreg_get_reference(l->reg, name, v.version, &reference, NULL) != K_OK) reference = NULL;
+    st = install_bytes(l, name, v.version, source, v.package_sha256, data, len, reference, e);
+    free(reference);
     free(data);
     if (!st) say(l, 2, "serving %s version %lld (%s@%s)", name, (long long)v.version, name, alias);
     return st;

@@ -30,7 +30,7 @@ typedef struct kreg kreg;
 
 #define KREG_NAME_MAX 128
 #define KREG_ALIAS_MAX 64
-#define KREG_SCHEMA_VERSION 1
+#define KREG_SCHEMA_VERSION 2
 
 typedef struct {
     const char *store;     /* "postgres://…" or an SQLite path (required) */
@@ -105,6 +105,13 @@ kstatus kreg_archive(kreg *r, const char *name, int64_t version, int archived, k
 /* Deletes a version (refused while an alias points at it). Its number is never reused. The
  * package artifact is removed when no other version or run refers to it. */
 kstatus kreg_delete(kreg *r, const char *name, int64_t version, kerr *e);
+
+/* Drift reference statistics of a version (monitor/online.h's JSON, from `kiln models
+ * reference`), replacing any earlier ones; versions stay immutable, references are data about
+ * them. kreg_get_reference: K_NOTFOUND when the version has none (caller frees *json). */
+kstatus kreg_set_reference(kreg *r, const char *name, int64_t version, const char *json,
+                           int64_t rows, const char *who, kerr *e);
+kstatus kreg_get_reference(kreg *r, const char *name, int64_t version, char **json, kerr *e);
 
 /* Descriptions as JSON: every model with its latest version and aliases; one model with all
  * its versions; one version with its lineage, schema and metadata. */

@@ -388,6 +388,11 @@ static kstatus delete_txn(kreg *r, void *ctx, kerr *e)
     const char *p[] = {c->name, kreg__i64(c->version, vs)};
     if (!st)
         st = kdb_query(r->db,
+                       "DELETE FROM version_references WHERE name = $1 AND version = "
+                       "CAST($2 AS BIGINT)",
+                       2, p, NULL, e);
+    if (!st)
+        st = kdb_query(r->db,
                        "DELETE FROM model_tags WHERE name = $1 AND version = CAST($2 AS BIGINT)", 2,
                        p, NULL, e);
     if (!st)
@@ -427,4 +432,57 @@ kstatus kreg_delete(kreg *r, const char *name, int64_t version, kerr *e)
         artifacts_unlock(r->art);
     }
     return K_OK;
+}
+
+/* ---- drift references ----------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name, *json, *who;
+    int64_t version, rows;
+} ref_ctx;
+
+static kstatus reference_txn(kreg *r, void *ctx, kerr *e)
+{
+    ref_ctx *c = ctx;
+    kdb_rows *rows;
+    kstatus st = version_row(r, c->name, c->version, &rows, e);
+    kdb_rows_free(rows);
+    char vs[24], n[24], now[24];
+    const char *p[] = {c->name, kreg__i64(c->version, vs), c->json, kreg__i64(c->rows, n),
+                       kreg__i64(kreg__now_ms(), now), c->who};
+    if (!st)
+        st = kdb_query(r->db,
+                       "INSERT INTO version_references (name, version, reference_json, rows, "
+                       "created_at, created_by) VALUES ($1, CAST($2 AS BIGINT), $3, "
+                       "CAST($4 AS BIGINT), CAST($5 AS BIGINT), $6) ON CONFLICT (name, version) "
+                       "DO UPDATE SET reference_json = excluded.reference_json, rows = "
+                       "excluded.rows, created_at = excluded.created_at, created_by = "
+                       "excluded.created_by",
+                       6, p, NULL, e);
+    return st;
+}
+
+kstatus kreg_set_reference(kreg *r, const char *name, int64_t version, const char *json,
+                           int64_t rows, const char *who, kerr *e)
+{
+    kstatus st = kreg_check_name("model", name, e);
+    if (st) return st;
+    ref_ctx c = {.name = name, .version = version, .json = json, .rows = rows,
+                 .who = who ? who : "unknown"};
+    return kreg__write(r, reference_txn, &c, e);
+}
+
+kstatus kreg_get_reference(kreg *r, const char *name, int64_t version, char **json, kerr *e)
+{
+    char vs[24], what[300];
+    const char *p[] = {name, kreg__i64(version, vs)};
+    snprintf(what, sizeof what, "%s version %lld has no drift reference", name, (long long)version);
+    kdb_rows *rows;
+    kstatus st = kreg__query_one(r,
+                                 "SELECT reference_json FROM version_references WHERE name = $1 "
+                                 "AND version = CAST($2 AS BIGINT)",
+                                 2, p, &rows, what, e);
+    if (!st && !(*json = strdup(kdb_value(rows, 0, 0)))) st = kerr_set(e, K_NOMEM, "out of memory");
+    kdb_rows_free(rows);
+    return st;
 }

@@ -62,6 +62,13 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (run_id, path));"
     "CREATE INDEX run_artifacts_sha ON run_artifacts (sha256);"
     "INSERT INTO kiln_meta (key, value) VALUES ('schema', '0');",
+    /* 1 -> 2: drift reference statistics attached to a registered version */
+    "CREATE TABLE version_references ("
+    "  name TEXT NOT NULL, version BIGINT NOT NULL,"
+    "  reference_json TEXT NOT NULL, rows BIGINT NOT NULL,"
+    "  created_at BIGINT NOT NULL, created_by TEXT NOT NULL,"
+    "  PRIMARY KEY (name, version),"
+    "  FOREIGN KEY (name, version) REFERENCES model_versions (name, version));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KREG_SCHEMA_VERSION, "one migration per schema version");

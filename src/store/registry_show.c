@@ -178,6 +178,29 @@ static json_object *version_field(const kdb_rows *rows, int col)
     }
 }
 
+/* "drift_reference": {rows, created_at, created_by} when the version has one, else null. */
+static kstatus reference_of(kreg *r, const char *name, const char *version, json_object *v,
+                            kerr *e)
+{
+    const char *p[] = {name, version};
+    kdb_rows *rows;
+    kstatus st = kdb_query(r->db,
+                           "SELECT rows, created_at, created_by FROM version_references WHERE "
+                           "name = $1 AND version = CAST($2 AS BIGINT)",
+                           2, p, &rows, e);
+    if (st) return st;
+    json_object *o = NULL;
+    if (kdb_nrows(rows)) {
+        o = json_object_new_object();
+        add(o, "rows", kreg__jint(kdb_value(rows, 0, 0)));
+        add(o, "created_at", kreg__jtime(kdb_value(rows, 0, 1)));
+        add(o, "created_by", kreg__jstr(kdb_value(rows, 0, 2)));
+    }
+    add(v, "drift_reference", o);
+    kdb_rows_free(rows);
+    return K_OK;
+}
+
 kstatus kreg_show_version(kreg *r, const char *name, int64_t version, json_object **out, kerr *e)
 {
     char vs[24], what[300];
@@ -198,6 +221,7 @@ kstatus kreg_show_version(kreg *r, const char *name, int64_t version, json_objec
     kdb_rows_free(rows);
     st = tags_of(r, name, vs, &tags, e);
     if (!st) st = aliases_of(r, name, vs, &aliases, e);
+    if (!st) st = reference_of(r, name, vs, v, e);
     add(v, "tags", tags);
     add(v, "aliases", aliases);
     if (st) {
