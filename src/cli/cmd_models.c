@@ -13,9 +13,10 @@ typedef struct {
 } subcommand;
 
 static const subcommand subs[] = {
-    {"register", models_register}, {"list", models_list},     {"show", models_show},
-    {"alias", models_alias},       {"tag", models_tag},       {"archive", models_archive},
-    {"delete", models_delete},     {"export", models_export}, {"diff", models_diff}, {"reference", models_reference},
+    {"register", models_register},   {"list", models_list},     {"show", models_show},
+    {"alias", models_alias},         {"tag", models_tag},       {"archive", models_archive},
+    {"delete", models_delete},       {"export", models_export}, {"diff", models_diff},
+    {"reference", models_reference},
 };
 
 void cmd_models_help(void)

@@ -53,8 +53,8 @@ static uint64_t now_ns(void)
 }
 
 static kstatus install_bytes(kloader *l, const char *name, int64_t version, const char *source,
-                             const char *sha, const char *data, size_t len,
-                             const char *reference, kerr *e)
+                             const char *sha, const char *data, size_t len, const char *reference,
+                             kerr *e)
 {
     uint64_t t0 = now_ns();
     kspec *spec;

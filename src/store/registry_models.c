@@ -448,8 +448,12 @@ static kstatus reference_txn(kreg *r, void *ctx, kerr *e)
     kstatus st = version_row(r, c->name, c->version, &rows, e);
     kdb_rows_free(rows);
     char vs[24], n[24], now[24];
-    const char *p[] = {c->name, kreg__i64(c->version, vs), c->json, kreg__i64(c->rows, n),
-                       kreg__i64(kreg__now_ms(), now), c->who};
+    const char *p[] = {c->name,
+                       kreg__i64(c->version, vs),
+                       c->json,
+                       kreg__i64(c->rows, n),
+                       kreg__i64(kreg__now_ms(), now),
+                       c->who};
     if (!st)
         st = kdb_query(r->db,
                        "INSERT INTO version_references (name, version, reference_json, rows, "
@@ -467,8 +471,8 @@ kstatus kreg_set_reference(kreg *r, const char *name, int64_t version, const cha
 {
     kstatus st = kreg_check_name("model", name, e);
     if (st) return st;
-    ref_ctx c = {.name = name, .version = version, .json = json, .rows = rows,
-                 .who = who ? who : "unknown"};
+    ref_ctx c = {
+        .name = name, .version = version, .json = json, .rows = rows, .who = who ? who : "unknown"};
     return kreg__write(r, reference_txn, &c, e);
 }
 

@@ -179,8 +179,7 @@ static json_object *version_field(const kdb_rows *rows, int col)
 }
 
 /* "drift_reference": {rows, created_at, created_by} when the version has one, else null. */
-static kstatus reference_of(kreg *r, const char *name, const char *version, json_object *v,
-                            kerr *e)
+static kstatus reference_of(kreg *r, const char *name, const char *version, json_object *v, kerr *e)
 {
     const char *p[] = {name, version};
     kdb_rows *rows;

@@ -162,6 +162,25 @@ check("promtool accepts the exposition with drift metrics", pc.returncode == 0 a
 dp.send_signal(signal.SIGTERM)
 dp.wait(timeout=30)
 
+# a registered version gets its reference afterwards, and the server uses it
+env = dict(os.environ, KILN_HOME=os.path.join(SCRATCH, "home"), KILN_USER="tester")
+reg = subprocess.run([KILN, "models", "register", os.path.join(ROOT, "examples/demo/model.json"), "--name", "demo",
+                      "--alias", "production"], env=env, capture_output=True, text=True)
+ref = subprocess.run([KILN, "models", "reference", "demo@1", os.path.join(ROOT, "examples/demo/patients.csv")],
+                     env=env, capture_output=True, text=True)
+shown = json.loads(subprocess.run([KILN, "models", "show", "demo@1", "--json"], env=env, capture_output=True,
+                                  text=True).stdout)
+check("kiln models reference stores a reference for a registered version",
+      reg.returncode == 0 and ref.returncode == 0 and shown["drift_reference"]["rows"] == 40, ref.stderr)
+os.environ.update(KILN_HOME=env["KILN_HOME"])
+rp, rurl = start_kiln("--serve", "demo@production")
+for row in ROWS:
+    requests.post(rurl + "/predict", json={"features": row})
+rstatus = samples(requests.get(rurl + "/metrics").text, "kiln_feature_drift_status")
+check("the server scores traffic against the registry's reference", len(rstatus) == 31, len(rstatus))
+rp.send_signal(signal.SIGTERM)
+rp.wait(timeout=30)
+
 # ---- deploy/: rules, scrape config and dashboard agree with what kiln exports --------------
 deploy = os.path.join(ROOT, "deploy")
 for args in (["check", "rules", f"{deploy}/prometheus/kiln-rules.yml"],
