@@ -86,5 +86,7 @@ int cmd_inspect(int argc, char **argv);
 void cmd_inspect_help(void);
 int cmd_predict(int argc, char **argv);
 void cmd_predict_help(void);
+int cmd_drift(int argc, char **argv);
+void cmd_drift_help(void);
 
 #endif

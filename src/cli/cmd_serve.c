@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
+#include "monitor/feedback.h"
 #include "monitor/metrics.h"
+#include "monitor/predlog.h"
 #include "serve/config.h"
 #include "serve/loader.h"
 #include "serve/server.h"
@@ -218,6 +221,23 @@ static void run_until_stopped(kserver *srv, kloader *l, int deadline_s, const si
     } while (now.tv_sec - start.tv_sec < deadline_s);
 }
 
+/* The sampled prediction log, when prediction_log_rate > 0 (default directory HOME/predictions). */
+static int open_predlog(const serve_args *a, kpredlog **out)
+{
+    const kserve_config *c = &a->c;
+    if (c->prediction_log_rate <= 0) return EXIT_OK;
+    char dir[4200], home[4096];
+    if (c->prediction_log_dir[0])
+        snprintf(dir, sizeof dir, "%s", c->prediction_log_dir);
+    else
+        snprintf(dir, sizeof dir, "%s/predictions", cli_home(&a->reg, home, sizeof home));
+    mkdir(dir, 0700);
+    kerr e = {0};
+    *out = kpredlog_open(dir, c->prediction_log_rate, c->prediction_log_max_bytes,
+                         c->prediction_log_keep, &e);
+    return *out ? EXIT_OK : cli_fail(&e);
+}
+
 static int serve(serve_args *a, const kreg_options *reg)
 {
     kserve_config *c = &a->c;
@@ -236,6 +256,13 @@ static int serve(serve_args *a, const kreg_options *reg)
     }
     kms *models = kms_new();
     kmetrics *metrics = c->metrics ? kmetrics_new() : NULL;
+    kfeedback_hub *feedback = c->feedback
+                                  ? kfeedback_hub_new(c->feedback_max_pending, c->feedback_window_s,
+                                                      c->feedback_max_pairs)
+                                  : NULL;
+    kpredlog *predlog = NULL;
+    int rc0 = open_predlog(a, &predlog);
+    if (rc0) return rc0;
     kloader_options lo;
     kloader *l = NULL;
     fill_loader(a, &lo, reg);
@@ -258,7 +285,9 @@ static int serve(serve_args *a, const kreg_options *reg)
                       .control = {control_load, control_unload, l},
                       .server_name = "kiln",
                       .server_version = KILN_VERSION,
-                      .metrics = metrics};
+                      .metrics = metrics,
+                      .feedback = feedback,
+                      .predlog = predlog};
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -280,6 +309,8 @@ static int serve(serve_args *a, const kreg_options *reg)
     kloader_free(l);
     kms_free(models);
     kmetrics_free(metrics);
+    kpredlog_close(predlog);
+    kfeedback_hub_free(feedback);
     if (so.access_log && so.access_log != stderr) fclose(so.access_log);
     if (!rc) event(NULL, 2, "stopped");
     return rc;

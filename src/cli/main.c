@@ -15,6 +15,8 @@ static const cli_command commands[] = {
      cmd_import, cmd_import_help},
     {"inspect", "show what a .kiln package holds", cmd_inspect, cmd_inspect_help},
     {"predict", "score a CSV file with a .kiln package", cmd_predict, cmd_predict_help},
+    {"drift", "compare two CSV files feature by feature: PSI, JS, Wasserstein, KS", cmd_drift,
+     cmd_drift_help},
     {"serve", "serve models over HTTP: /predict, /models/NAME/predict, Open Inference Protocol v2",
      cmd_serve, cmd_serve_help},
     {"models",

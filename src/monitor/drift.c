@@ -63,9 +63,13 @@ static int cmp_double(const void *pa, const void *pb)
 static size_t copy_sorted(const double *x, size_t n, double *dst)
 {
     size_t m = 0;
+    int sorted = 1;
     for (size_t i = 0; i < n; i++)
-        if (!isnan(x[i])) dst[m++] = x[i];
-    qsort(dst, m, sizeof *dst, cmp_double);
+        if (!isnan(x[i])) {
+            sorted &= m == 0 || dst[m - 1] <= x[i];
+            dst[m++] = x[i];
+        }
+    if (!sorted) qsort(dst, m, sizeof *dst, cmp_double); /* callers often pass sorted data */
     return m;
 }
 

@@ -49,11 +49,11 @@ typedef enum {
  * (accuracy of a regressor, MAE of a classifier) or is undefined on the window (no pairs; ROC
  * AUC with one class only) is NaN. */
 typedef struct {
-    int64_t n;                                /* pairs in the window */
+    int64_t n;                                    /* pairs in the window */
     uint64_t joined, unknown, duplicate, invalid; /* feedback counts since creation */
-    double accuracy, precision, recall, f1;   /* binary: class 1 positive; else macro */
-    double log_loss, roc_auc;                 /* roc_auc multiclass: macro one-vs-rest */
-    double mae, rmse;                         /* regressors */
+    double accuracy, precision, recall, f1;       /* binary: class 1 positive; else macro */
+    double log_loss, roc_auc;                     /* roc_auc multiclass: macro one-vs-rest */
+    double mae, rmse;                             /* regressors */
 } kfeedback_stats;
 
 /* Creates the feedback state of one version; NULL when out of memory or on bad arguments.
@@ -71,8 +71,7 @@ void kfeedback_free(kfeedback *f);
  * order (classifier; a binary classifier may give 1 value, p(class 1)) or the value
  * (regressor, n_values = 1). Other widths, an empty id or one longer than KFEEDBACK_ID_MAX are
  * ignored. Cheap: one shard lock, no allocation once the shard has grown. */
-void kfeedback_remember(kfeedback *f, const char *request_id, const double *values,
-                        int n_values);
+void kfeedback_remember(kfeedback *f, const char *request_id, const double *values, int n_values);
 
 /* Remembers the n_rows predictions of one request: a single row under request_id, rows of a
  * batch under "<request_id>:<row index>" (row index from 0), so each can get its own feedback. */
@@ -96,17 +95,18 @@ kstatus kfeedback_label_text(kfeedback *f, const char *request_id, const char *l
 kstatus kfeedback_metrics(kfeedback *f, kfeedback_stats *out);
 
 /* Metric families, for writing # HELP / # TYPE once per scrape: returns the name of family
- * `which` (0..KFEEDBACK_FAMILIES-1) and its type and help text; NULL past the end. Family 0..7
- * are the gauges kiln_model_accuracy, _precision, _recall, _f1, _log_loss, _roc_auc, _mae,
- * _rmse; family 8 is the counter kiln_feedback_total{outcome=…}. */
-#define KFEEDBACK_FAMILIES 9
+ * `which` (0..KFEEDBACK_FAMILIES-1) and its type and help text; NULL past the end. Families
+ * 0..7 are the gauges kiln_model_accuracy, _precision, _recall, _f1, _log_loss, _roc_auc,
+ * _mae, _rmse; 8 the gauge kiln_feedback_window_pairs; 9 the counter
+ * kiln_feedback_total{outcome="joined|unknown|duplicate|invalid"}. */
+#define KFEEDBACK_FAMILIES 10
 const char *kfeedback_family(int which, const char **type, const char **help);
 
-/* Appends the samples (no # lines) of every family for this version, labelled
- * model="…",version="…", from stats computed by kfeedback_metrics; NaN metrics are left out.
- * `which` < 0 writes every family, else only that one. */
-void kfeedback_write_stats(const kfeedback_stats *s, int classifier, int which,
-                           const char *model, int64_t version, buf *out);
+/* Appends the samples (no # lines) of family `which` (< 0: every family) for one version,
+ * labelled model="…",version="…" (version "" when 0), from stats computed by
+ * kfeedback_metrics; NaN metrics are left out. */
+void kfeedback_write_stats(const kfeedback_stats *s, int which, const char *model, int64_t version,
+                           buf *out);
 
 /* Standalone convenience: families with their # lines, then this version's samples. Use the
  * hub (kfeedback_hub_write) when several versions share one exposition. */
@@ -123,16 +123,15 @@ void kfeedback_hub_free(kfeedback_hub *h);
  * kfeedback_new); later calls return the same one. NULL when the hub is full, on bad
  * arguments or out of memory (that version then gets no feedback). Valid until the hub is
  * freed. Call once per loaded version, not per request. */
-kfeedback *kfeedback_hub_get(kfeedback_hub *h, const char *model, int64_t version,
-                             int n_classes, const char *const *class_labels);
+kfeedback *kfeedback_hub_get(kfeedback_hub *h, const char *model, int64_t version, int n_classes,
+                             const char *const *class_labels);
 
 /* Joins one piece of feedback: asks every version (of `model` only, when model is not NULL
  * or "") for request_id, newest version first. Truth is label_text when not NULL, else
  * `label`. Counts the outcome: in the version that knew the id, or, for KFB_UNKNOWN, in the
  * hub's own series (model=""). */
-kfeedback_outcome kfeedback_hub_label(kfeedback_hub *h, const char *model,
-                                      const char *request_id, const char *label_text,
-                                      double label);
+kfeedback_outcome kfeedback_hub_label(kfeedback_hub *h, const char *model, const char *request_id,
+                                      const char *label_text, double label);
 
 /* Appends all feedback families, each with its # HELP / # TYPE once, with the samples of every
  * version in the hub, to a /metrics exposition. Metrics are computed here (O(n log n) in the

@@ -27,6 +27,9 @@ void kserve_config_defaults(kserve_config *c)
     c->batch_delay_us = 200;
     c->batch_queue = 1024;
     c->drift_window = 1000;
+    c->feedback = 1;
+    c->prediction_log_max_bytes = (size_t)64 << 20;
+    c->prediction_log_keep = 10;
     snprintf(c->access_log, sizeof c->access_log, "-");
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->shutdown_timeout_s = 10;
@@ -65,7 +68,17 @@ static kstatus set_str(const char *key, const char *v, char *out, size_t size, k
     return K_OK;
 }
 
-typedef enum { T_UINT, T_BOOL, T_STR } kind;
+static kstatus set_rate(const char *key, const char *v, double *out, kerr *e)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (!*v || *end || !(x >= 0 && x <= 1))
+        return kerr_set(e, K_INVALID, "%s: expected a share from 0 to 1, got '%.40s'", key, v);
+    *out = x;
+    return K_OK;
+}
+
+typedef enum { T_UINT, T_BOOL, T_STR, T_RATE } kind;
 
 typedef struct {
     const char *key;
@@ -103,6 +116,15 @@ static const setting settings[] = {
     U("batch_delay_us", batch_delay_us, 0, 1000000),
     U("batch_queue", batch_queue, 1, 10000000),
     U("drift_window", drift_window, 10, 10000000),
+    B("feedback", feedback),
+    U("feedback_max_pending", feedback_max_pending, 0, 100000000),
+    U("feedback_window_s", feedback_window_s, 0, 31 * 86400),
+    U("feedback_max_pairs", feedback_max_pairs, 0, 10000000),
+    S("prediction_log_dir", prediction_log_dir),
+    {"prediction_log_rate", T_RATE, offsetof(kserve_config, prediction_log_rate), sizeof(double), 0,
+     0},
+    U("prediction_log_max_bytes", prediction_log_max_bytes, 65536, (unsigned long long)1 << 40),
+    U("prediction_log_keep", prediction_log_keep, 0, 1000),
     B("allow_model_control", allow_model_control),
     B("metrics", metrics),
     S("access_log", access_log),
@@ -143,6 +165,8 @@ kstatus kserve_config_set(kserve_config *c, const char *key, const char *value, 
             return set_bool(key, value, (int *)field, e);
         case T_STR:
             return set_str(key, value, field, s->size, e);
+        case T_RATE:
+            return set_rate(key, value, (double *)field, e);
         }
     }
     return kerr_set(e, K_INVALID, "unknown setting '%.60s'", key);

@@ -12,26 +12,34 @@
 #define KCONF_STR 1024
 
 typedef struct {
-    char listen[128];           /* HOST:PORT, "127.0.0.1:8080" */
-    int threads;                /* 0: one per core */
-    size_t max_body_bytes;      /* 16 MiB */
-    size_t max_header_bytes;    /* 16 KiB */
-    size_t max_batch_rows;      /* 10000 */
-    unsigned max_connections;   /* 1024 */
-    unsigned idle_timeout_s;    /* 30 */
-    unsigned request_timeout_s; /* 0: idle_timeout_s */
-    int max_json_depth;         /* 32 */
-    size_t cache_bytes;         /* 0: prediction cache off */
-    unsigned cache_ttl_ms;      /* 60000 */
-    int batch_max;              /* 1: dynamic batching off */
-    unsigned batch_delay_us;    /* 200 */
-    int batch_queue;            /* 1024 */
-    size_t drift_window;        /* 1000 values per feature for online drift */
-    int allow_model_control;    /* 0 */
-    int metrics;                /* 1: /metrics and stats recorded (default) */
-    char access_log[KCONF_STR]; /* "-" (stderr), "off", or a file path */
-    char log_level[16];         /* error, warn, info (default), debug */
-    int shutdown_timeout_s;     /* 10: in-flight requests get this long on SIGTERM */
+    char listen[128];                   /* HOST:PORT, "127.0.0.1:8080" */
+    int threads;                        /* 0: one per core */
+    size_t max_body_bytes;              /* 16 MiB */
+    size_t max_header_bytes;            /* 16 KiB */
+    size_t max_batch_rows;              /* 10000 */
+    unsigned max_connections;           /* 1024 */
+    unsigned idle_timeout_s;            /* 30 */
+    unsigned request_timeout_s;         /* 0: idle_timeout_s */
+    int max_json_depth;                 /* 32 */
+    size_t cache_bytes;                 /* 0: prediction cache off */
+    unsigned cache_ttl_ms;              /* 60000 */
+    int batch_max;                      /* 1: dynamic batching off */
+    unsigned batch_delay_us;            /* 200 */
+    int batch_queue;                    /* 1024 */
+    size_t drift_window;                /* 1000 values per feature for online drift */
+    int feedback;                       /* 1: POST /feedback and online accuracy (default) */
+    size_t feedback_max_pending;        /* predictions remembered for feedback; 0 = 100000 */
+    unsigned feedback_window_s;         /* how long they are remembered; 0 = 3600 */
+    size_t feedback_max_pairs;          /* (prediction, truth) pairs the metrics cover; 0 = 10000 */
+    char prediction_log_dir[KCONF_STR]; /* "" = HOME/predictions */
+    double prediction_log_rate;         /* share of rows logged; 0 = off */
+    size_t prediction_log_max_bytes;    /* rotate past this; 64 MiB */
+    int prediction_log_keep;            /* rotated files kept; 10 */
+    int allow_model_control;            /* 0 */
+    int metrics;                        /* 1: /metrics and stats recorded (default) */
+    char access_log[KCONF_STR];         /* "-" (stderr), "off", or a file path */
+    char log_level[16];                 /* error, warn, info (default), debug */
+    int shutdown_timeout_s;             /* 10: in-flight requests get this long on SIGTERM */
     /* models */
     int n_files;
     char file_names[KLOADER_MAX][130], file_paths[KLOADER_MAX][KCONF_STR];

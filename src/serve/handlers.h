@@ -29,9 +29,11 @@ typedef struct {
     kserve_limits limits;
     int allow_model_control; /* repository load/unload/index allowed */
     kserve_control control;
-    const char *server_name;    /* "kiln" */
-    const char *server_version; /* KILN_VERSION */
-    struct kmetrics *metrics;   /* NULL: no metrics */
+    const char *server_name;        /* "kiln" */
+    const char *server_version;     /* KILN_VERSION */
+    struct kmetrics *metrics;       /* NULL: no metrics */
+    struct kfeedback_hub *feedback; /* NULL: POST /feedback answers 404 */
+    struct kpredlog *predlog;       /* NULL: no prediction log */
 } kserve_ctx;
 
 /* A handler gets the path parameters the route captured ({name}, {version}), in order. */
@@ -40,13 +42,17 @@ typedef void (*khandler)(kserve_ctx *c, const khttp_req *q, khttp_resp *r,
 
 /* Scores n rows with a served version: a single row goes through the version's prediction cache
  * and dynamic batcher when they are on (K_BUSY when the batch queue is full). */
-kstatus kserve_predict(kserve_ctx *c, const kms_ref *ref, const double *rows, size_t n,
-                       double *values, kerr *e);
+kstatus kserve_predict(kserve_ctx *c, const khttp_req *q, const kms_ref *ref, const double *rows,
+                       size_t n, double *values, kerr *e);
 
 /* The seed's endpoints and Kiln's own (handlers_predict.c). */
 void h_health(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_seed_predict(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_model_predict(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+/* POST /feedback (handlers_feedback.c): ground truth joined to logged predictions. */
+void kfeedback_serve(struct kfeedback_hub *hub, const kserve_limits *lim, const khttp_req *q,
+                     khttp_resp *r);
+void h_feedback(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_metrics(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_model_stats(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_openapi(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);

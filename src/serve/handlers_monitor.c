@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "monitor/feedback.h"
 #include "monitor/metrics.h"
 #include "monitor/online.h"
 #include "monitor/process.h"
@@ -92,6 +93,7 @@ void h_metrics(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *con
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
     if (c->metrics) kmetrics_write(c->metrics, &r->body);
     model_gauges(c, &r->body);
+    if (c->feedback) kfeedback_hub_write(c->feedback, &r->body);
     process_metrics_write(&r->body);
     prom_family(&r->body, "kiln_build_info", "gauge", "Kiln's version; the value is always 1.");
     char labels[64];

@@ -9,7 +9,9 @@
 #include "model/predictor.h"
 #include "serve/batcher.h"
 #include "serve/cache.h"
+#include "monitor/feedback.h"
 #include "monitor/metrics.h"
+#include "monitor/predlog.h"
 #include "monitor/online.h"
 #include "monitor/quality.h"
 #include "serve/handlers.h"
@@ -252,6 +254,28 @@ static kstatus predict_one(const kms_ref *ref, const double *row, double *values
 }
 
 /* Counts the rows and each prediction's confidence (classifiers) in the version's series. */
+/* Remembers the predictions for feedback and writes the sampled prediction log. */
+static void remember(kserve_ctx *c, const khttp_req *q, const kms_ref *ref, const double *rows,
+                     const double *values, size_t n)
+{
+    const kmodel *m = kms_model(ref);
+    int32_t nv = kmodel_n_values(m);
+    if (c->feedback) {
+        kfeedback *f = kms_feedback(ref);
+        if (!f) {
+            const kspec *s = kmodel_spec(m);
+            int classes = s->task == KTASK_CLASSIFICATION ? s->n_classes : 0;
+            f = kfeedback_hub_get(c->feedback, kms_name(ref), kms_version(ref), classes,
+                                  classes ? s->class_labels : NULL);
+            kms_set_feedback(ref, f);
+        }
+        if (f) kfeedback_remember_rows(f, q->request_id, values, nv, n);
+    }
+    if (c->predlog)
+        kpredlog_write(c->predlog, q->request_id, kms_name(ref), kms_version(ref), rows,
+                       kmodel_n_features(m), values, nv, n);
+}
+
 static void record(kserve_ctx *c, const kms_ref *ref, const double *rows, const double *values,
                    size_t n)
 {
@@ -271,8 +295,8 @@ static void record(kserve_ctx *c, const kms_ref *ref, const double *rows, const 
     }
 }
 
-kstatus kserve_predict(kserve_ctx *c, const kms_ref *ref, const double *rows, size_t n,
-                       double *values, kerr *e)
+kstatus kserve_predict(kserve_ctx *c, const khttp_req *q, const kms_ref *ref, const double *rows,
+                       size_t n, double *values, kerr *e)
 {
     kstatus st = K_OK;
     if (n == 1)
@@ -280,6 +304,7 @@ kstatus kserve_predict(kserve_ctx *c, const kms_ref *ref, const double *rows, si
     else if (n && kmodel_predict(kms_model(ref), rows, n, values, NULL))
         st = kerr_set(e, K_NOMEM, "out of memory scoring %zu rows", n);
     if (!st && n) record(c, ref, rows, values, n);
+    if (!st && n) remember(c, q, ref, rows, values, n);
     return st;
 }
 
@@ -310,7 +335,7 @@ static int score(kserve_ctx *c, const khttp_req *q, khttp_resp *r, kms_ref *ref,
         khttp_error(r, 413, "too_large", "request too large for its memory budget");
         return 0;
     }
-    st = kserve_predict(c, ref, out->rows, out->n, out->values, &e);
+    st = kserve_predict(c, q, ref, out->rows, out->n, out->values, &e);
     if (st) {
         khttp_error(r, st == K_BUSY ? 503 : 413, st == K_BUSY ? "overloaded" : "too_large", "%s",
                     e.msg[0] ? e.msg : "request too large for its memory budget");

@@ -24,6 +24,7 @@ struct kms_ref {
     kbatcher *batcher;
     kquality *quality;
     kdrift *drift;
+    _Atomic(struct kfeedback *) feedback; /* set on first use; owned by the feedback hub */
     char name[KMS_NAME_MAX];
     int64_t version;
     kms *owner;
@@ -181,6 +182,16 @@ void kms_set_features(kms *s, const kms_features *f)
 kcache *kms_cache(const kms_ref *r)
 {
     return r->cache;
+}
+
+struct kfeedback *kms_feedback(const kms_ref *r)
+{
+    return atomic_load(&((kms_ref *)r)->feedback);
+}
+
+void kms_set_feedback(const kms_ref *r, struct kfeedback *f)
+{
+    atomic_store(&((kms_ref *)r)->feedback, f);
 }
 
 kdrift *kms_drift(const kms_ref *r)

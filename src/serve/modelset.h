@@ -68,6 +68,9 @@ struct kquality *kms_quality(const kms_ref *r);
 /* The version's online drift state (monitor/online.h), or NULL when its package has no
  * reference statistics. */
 struct kdrift *kms_drift(const kms_ref *r);
+/* The version's feedback state, set on first use (the hub owns it; monitor/feedback.h). */
+struct kfeedback *kms_feedback(const kms_ref *r);
+void kms_set_feedback(const kms_ref *r, struct kfeedback *f);
 const char *kms_name(const kms_ref *r);
 int64_t kms_version(const kms_ref *r);
 

@@ -604,7 +604,7 @@ static kstatus infer_run(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const
     double *labels = is_classifier(sp) ? arena_array(q->mem, n + 1, sizeof *labels) : NULL;
     if (!values || (is_classifier(sp) && !labels))
         return kerr_set(e, K_LIMIT, "the request needs more memory than allowed");
-    if ((st = kserve_predict(c, ref, rows, n, values, e))) return st;
+    if ((st = kserve_predict(c, q, ref, rows, n, values, e))) return st;
     if (labels && class_values(m, values, n, q->mem, labels))
         return kerr_set(e, K_LIMIT, "the request needs more memory than allowed");
     o.q = &req;

@@ -16,6 +16,7 @@ typedef struct {
 static const route routes[] = {
     {"GET", "/health", h_health},
     {"POST", "/predict", h_seed_predict},
+    {"POST", "/feedback", h_feedback},
     {"POST", "/models/{}/predict", h_model_predict},
     {"POST", "/models/{}/versions/{}/predict", h_model_predict},
     {"GET", "/openapi.json", h_openapi},

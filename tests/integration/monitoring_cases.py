@@ -181,6 +181,46 @@ check("the server scores traffic against the registry's reference", len(rstatus)
 rp.send_signal(signal.SIGTERM)
 rp.wait(timeout=30)
 
+# ---- ground truth through the server, and the prediction log ----------------------------------
+from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+
+logdir = os.path.join(SCRATCH, "predlog")
+fp, furl = start_kiln("--model", f"demo={demo}", "--set", "prediction_log_rate=1",
+                      "--set", f"prediction_log_dir={logdir}")
+fs = requests.Session()
+rng = np.random.default_rng(5)
+truth, proba = [], []
+for i, row in enumerate(ROWS):
+    rid = f"fb-{i}"
+    ans = fs.post(furl + "/models/demo/predict", json={"features": row}, headers={"X-Request-Id": rid}).json()
+    proba.append(ans["probabilities"][1])
+    truth.append(int(rng.integers(0, 2)))
+body = {"feedback": [{"request_id": f"fb-{i}", "label": t} for i, t in enumerate(truth)]
+        + [{"request_id": "never-seen", "label": 1}]}
+fb = fs.post(furl + "/feedback", json=body)
+check("POST /feedback joins ground truth by request id",
+      fb.status_code == 200 and fb.json().get("joined") == len(ROWS) and fb.json().get("unknown") == 1, fb.text)
+again = fs.post(furl + "/feedback", json={"request_id": "fb-0", "label": truth[0]}).json()
+check("feedback for the same request twice is counted as a duplicate", again.get("duplicate") == 1, again)
+ftext = fs.get(furl + "/metrics").text
+lab = '{model="demo",version="1"}'
+got = {m: samples(ftext, f"kiln_model_{m}").get(lab) for m in ("accuracy", "f1", "log_loss", "roc_auc")}
+pred = [int(p >= 0.5) for p in proba]
+want = {"accuracy": accuracy_score(truth, pred), "f1": f1_score(truth, pred),
+        "log_loss": log_loss(truth, proba), "roc_auc": roc_auc_score(truth, proba)}
+check("online accuracy, F1, log loss and ROC AUC equal scikit-learn's on the same pairs",
+      all(got[m] is not None and abs(got[m] - want[m]) < 1e-9 for m in want), (got, want))
+fp.send_signal(signal.SIGTERM)
+check("kiln exits 0 on SIGTERM (feedback server)", fp.wait(timeout=30) == 0)
+lines = []
+for name in sorted(os.listdir(logdir)):
+    with open(os.path.join(logdir, name)) as f:
+        lines += [json.loads(x) for x in f if x.strip()]
+logged = [x for x in lines if str(x.get("request_id", "")).startswith("fb-")]
+check("the prediction log (rate 1) holds one JSON line per prediction with inputs and outputs",
+      len(logged) == len(ROWS) and logged[0]["model"] == "demo" and len(logged[0]["inputs"]) == 30
+      and len(logged[0]["outputs"]) == 2, (len(logged), lines[:1]))
+
 # ---- deploy/: rules, scrape config and dashboard agree with what kiln exports --------------
 deploy = os.path.join(ROOT, "deploy")
 for args in (["check", "rules", f"{deploy}/prometheus/kiln-rules.yml"],

@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""drift_report_cases.py KILN SCRATCH — `kiln drift` against scipy on seeded numpy CSVs.
+
+Features: 'shifted' (mean +0.8 sd: drift), 'same' (same distribution: no drift), 'holes'
+(10 % / 20 % empty fields), 'codes' (integer codes 0..4 vs 0..5: categorical), 'label' (text:
+skipped). Exact scores must match to TOL: exact_ks == scipy.stats.ks_2samp statistic,
+exact_wasserstein == wasserstein_distance / np.std(ref), JS == jensenshannon(base=2) on the bin
+counts (which are recomputed from the data with numpy), decile edges == np.quantile.
+Then the HTML report, and the exit codes of the error cases. Exits 1 on any failure.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import ks_2samp, wasserstein_distance
+
+TOL = 1e-9
+KILN, DIR = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def write_csv(path, cols, n):
+    names = list(cols)
+    with open(path, "w") as f:
+        f.write(",".join(names) + "\n")
+        for i in range(n):
+            cells = []
+            for k in names:
+                v = cols[k][i]
+                if isinstance(v, str):
+                    cells.append(v)
+                elif isinstance(v, (int, np.integer)):
+                    cells.append(str(int(v)))
+                else:
+                    cells.append("" if np.isnan(v) else repr(float(v)))
+            f.write(",".join(cells) + "\n")
+
+
+def make_data():
+    rng = np.random.default_rng(20240611)
+    n = 4000
+    holes_r = rng.normal(5, 2, n)
+    holes_r[rng.random(n) < 0.1] = np.nan
+    holes_c = rng.normal(5, 2, n)
+    holes_c[rng.random(n) < 0.2] = np.nan
+    ref = {"shifted": rng.normal(0, 1, n), "same": rng.normal(0, 1, n), "holes": holes_r,
+           "codes": rng.integers(0, 5, n), "label": ["a", "b"] * (n // 2),
+           "only_ref": rng.normal(0, 1, n)}
+    cur = {"shifted": rng.normal(0.8, 1, n), "same": rng.normal(0, 1, n), "holes": holes_c,
+           "codes": rng.integers(0, 6, n), "label": ["b", "c"] * (n // 2),
+           "only_cur": rng.normal(0, 1, n)}
+    write_csv(os.path.join(DIR, "ref.csv"), ref, n)
+    write_csv(os.path.join(DIR, "cur.csv"), cur, n)
+    return ref, cur
+
+
+def run(*args):
+    p = subprocess.run([KILN, "drift", *args], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def numeric_bins(r, c, edges):
+    """Counts on the reference deciles: value v falls in #{k in 1..9: edges[k] <= v}."""
+    inner = np.asarray(edges[1:-1])
+    br = np.bincount(np.searchsorted(inner, r, side="right"), minlength=10)
+    bc = np.bincount(np.searchsorted(inner, c, side="right"), minlength=10)
+    return br, bc
+
+
+def close(a, b):
+    return a is not None and abs(a - b) <= TOL * max(1.0, abs(b))
+
+
+def check_numeric(f, r, c):
+    r, c = r[~np.isnan(r)], c[~np.isnan(c)]
+    name = f["name"]
+    ks = ks_2samp(r, c).statistic
+    w = wasserstein_distance(r, c) / max(np.std(r), 0.001)
+    edges = f["bins"]["edges"]
+    q = np.quantile(r, np.linspace(0, 1, 11))
+    br, bc = numeric_bins(r, c, edges)
+    js = jensenshannon(br, bc, base=2)
+    d = max(abs(f["exact_ks"] - ks), abs(f["exact_wasserstein"] - w), abs(f["js"] - js),
+            float(np.max(np.abs(np.asarray(edges) - q))))
+    check(close(f["exact_ks"], ks) and close(f["exact_wasserstein"], w) and close(f["js"], js)
+          and np.allclose(edges, q, rtol=TOL, atol=TOL)
+          and list(br) == f["bins"]["ref_counts"] and list(bc) == f["bins"]["cur_counts"],
+          f"{name}: exact KS / Wasserstein / JS / edges vs scipy, max diff {d:.3g}")
+    return f
+
+
+def check_categorical(f, r, c):
+    k = f["bins"]["ref_counts"].__len__() - 1
+    br = np.bincount(np.minimum(r, k), minlength=k + 1)
+    bc = np.bincount(np.minimum(c, k), minlength=k + 1)
+    js = jensenshannon(br, bc, base=2)
+    check(list(br) == f["bins"]["ref_counts"] and list(bc) == f["bins"]["cur_counts"]
+          and close(f["js"], js), f"{f['name']}: categorical counts and JS, diff "
+          f"{abs(f['js'] - js):.3g}")
+
+
+def check_report(ref, cur):
+    rc, out, err = run(os.path.join(DIR, "ref.csv"), os.path.join(DIR, "cur.csv"), "--json",
+                       "--html", os.path.join(DIR, "report.html"), "--threads", "2")
+    check(rc == 0, f"--json exit code 0 (got {rc}: {err.strip()})")
+    if rc:
+        return None
+    doc = json.loads(out)
+    feats = {f["name"]: f for f in doc["features"]}
+    for name in ("shifted", "same", "holes"):
+        check_numeric(feats[name], np.asarray(ref[name], float), np.asarray(cur[name], float))
+    check_categorical(feats["codes"], np.asarray(ref["codes"]), np.asarray(cur["codes"]))
+    check(feats["codes"]["type"] == "categorical", "codes is categorical")
+    check(feats["shifted"]["verdict"] == "drift", "shifted -> drift")
+    check(feats["same"]["verdict"] == "no drift", "same -> no drift")
+    check(feats["holes"]["verdict"] == "no drift", "holes -> no drift")
+    check(feats["holes"]["ref_missing"] == int(np.isnan(ref["holes"]).sum())
+          and feats["holes"]["cur_missing"] == int(np.isnan(cur["holes"]).sum()),
+          "holes: missing counts")
+    check(feats["label"]["verdict"] == "skipped" and "not numeric" in feats["label"]["reason"],
+          "label (text) is skipped with a reason")
+    check(doc["only_in_reference"] == ["only_ref"] and doc["only_in_current"] == ["only_cur"],
+          "columns in one file only are reported")
+    compared = [f for f in doc["features"] if f["verdict"] not in ("skipped", "failed")]
+    share = sum(f["drift"] for f in compared) / len(compared)
+    check(close(doc["drift_share"], share) and doc["dataset_drift"] == (share >= 0.5),
+          f"dataset verdict (share {share})")
+    return compared
+
+
+def check_html(compared):
+    with open(os.path.join(DIR, "report.html")) as f:
+        html = f.read()
+    check(html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>"),
+          "HTML document is complete")
+    check(html.count("<svg") == len(compared) and html.count("</svg>") == len(compared),
+          f"one <svg> per compared feature ({html.count('<svg')})")
+    check("http://" not in html and "https://" not in html, "no network references in HTML")
+
+
+def check_errors():
+    ref, cur = os.path.join(DIR, "ref.csv"), os.path.join(DIR, "cur.csv")
+    empty, ragged, other = (os.path.join(DIR, n) for n in ("empty.csv", "ragged.csv", "o.csv"))
+    open(empty, "w").close()
+    with open(ragged, "w") as f:
+        f.write("shifted,same\n1,2\n3\n")
+    with open(other, "w") as f:
+        f.write("x,y\n1,2\n")
+    cases = [("missing file", [ref, os.path.join(DIR, "nope.csv")], 1),
+             ("empty file", [empty, cur], 1), ("ragged row", [ref, ragged], 1),
+             ("no common column", [ref, other], 1), ("unknown --columns", [ref, cur,
+             "--columns", "zzz"], 1), ("one file", [ref], 2), ("bad --share", [ref, cur,
+             "--share", "2"], 2), ("bad option", [ref, cur, "--bogus"], 2)]
+    for what, args, want in cases:
+        rc, _, err = run(*args)
+        one_line = err.strip().count("\n") == 0 if want == 1 else True
+        check(rc == want and err.startswith("kiln") and one_line,
+              f"{what}: exit {rc} (want {want}): {err.strip().splitlines()[0] if err else ''}")
+    rc, out, _ = run(ref, cur, "--columns", "same,shifted")
+    check(rc == 0 and "same" in out and "holes" not in out, "--columns selects features")
+
+
+def main():
+    ref, cur = make_data()
+    compared = check_report(ref, cur)
+    if compared:
+        check_html(compared)
+    check_errors()
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
