@@ -126,7 +126,7 @@ import numpy as np, xgboost as xgb
 rng = np.random.default_rng(7)
 X = rng.normal(size=(10000, 30)); y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=10000) > 0)
 b = xgb.train({{"max_depth": 8, "eta": 0.1, "objective": "binary:logistic", "seed": 7}},
-              xgb.DMatrix(X, label=y), num_boost_round=300)
+              xgb.DMatrix(X, label=y), num_boost_round=150)
 b.save_model({path!r})
 """], check=True, timeout=300)
     out = os.path.join(SCRATCH, "big.kiln")
