@@ -526,16 +526,22 @@ static int copy_window(kfeedback *f, double **pred, double **truth, size_t *n)
     return *pred && *truth;
 }
 
+/* Every metric undefined (NaN) until computed. */
+static kfeedback_stats empty_stats(void)
+{
+    return (kfeedback_stats){.accuracy = NAN,
+                             .precision = NAN,
+                             .recall = NAN,
+                             .f1 = NAN,
+                             .log_loss = NAN,
+                             .roc_auc = NAN,
+                             .mae = NAN,
+                             .rmse = NAN};
+}
+
 kstatus kfeedback_metrics(kfeedback *f, kfeedback_stats *out)
 {
-    kfeedback_stats s = {.accuracy = NAN,
-                         .precision = NAN,
-                         .recall = NAN,
-                         .f1 = NAN,
-                         .log_loss = NAN,
-                         .roc_auc = NAN,
-                         .mae = NAN,
-                         .rmse = NAN};
+    kfeedback_stats s = empty_stats();
     s.joined = atomic_load(&f->count[KFB_JOINED]);
     s.unknown = atomic_load(&f->count[KFB_UNKNOWN]);
     s.duplicate = atomic_load(&f->count[KFB_DUPLICATE]);
@@ -727,14 +733,7 @@ void kfeedback_hub_write(kfeedback_hub *h, buf *out)
     if (!s) return;
     for (int i = 0; i < n; i++)
         kfeedback_metrics(h->v[i].f, &s[i]);
-    kfeedback_stats unknown = {.accuracy = NAN,
-                               .precision = NAN,
-                               .recall = NAN,
-                               .f1 = NAN,
-                               .log_loss = NAN,
-                               .roc_auc = NAN,
-                               .mae = NAN,
-                               .rmse = NAN};
+    kfeedback_stats unknown = empty_stats();
     unknown.unknown = atomic_load(&h->unknown);
     for (int w = 0; w < KFEEDBACK_FAMILIES; w++) {
         prom_family(out, families[w].name, families[w].type, families[w].help);

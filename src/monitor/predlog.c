@@ -304,12 +304,7 @@ void kpredlog_get_stats(kpredlog *l, kpredlog_stats *out)
 
 static void put_array(buf *b, const double *v, int n)
 {
-    buf_append(b, "[", 1);
-    for (int i = 0; i < n; i++) {
-        if (i) buf_append(b, ",", 1);
-        khttp_json_number(b, v[i]);
-    }
-    buf_append(b, "]", 1);
+    khttp_json_array(b, v, (size_t)n);
 }
 
 static void utc_now(char out[32])

@@ -171,12 +171,7 @@ static void put_prediction(buf *b, const kmodel *m, const double *values)
 
 static void put_probabilities(buf *b, const double *values, int32_t nv)
 {
-    buf_append(b, "[", 1);
-    for (int32_t j = 0; j < nv; j++) {
-        if (j) buf_append(b, ",", 1);
-        khttp_json_number(b, values[j]);
-    }
-    buf_append(b, "]", 1);
+    khttp_json_array(b, values, (size_t)nv);
 }
 
 static int is_classifier(const kmodel *m)

@@ -114,3 +114,13 @@ void khttp_add_header(khttp_resp *r, const char *name, const char *value)
     snprintf(r->header_values[r->n_headers], sizeof r->header_values[0], "%s", value);
     r->n_headers++;
 }
+
+kstatus khttp_json_array(buf *b, const double *v, size_t n)
+{
+    kstatus st = buf_append(b, "[", 1);
+    for (size_t i = 0; !st && i < n; i++) {
+        if (i) st = buf_append(b, ",", 1);
+        if (!st) st = khttp_json_number(b, v[i]);
+    }
+    return st ? st : buf_append(b, "]", 1);
+}

@@ -62,5 +62,7 @@ void khttp_add_header(khttp_resp *r, const char *name, const char *value);
 kstatus khttp_json_string(buf *b, const char *s);
 /* Appends a double as JSON: shortest round-trip text; NaN and infinities as null. */
 kstatus khttp_json_number(buf *b, double v);
+/* Appends [v0,v1,…] with khttp_json_number. */
+kstatus khttp_json_array(buf *b, const double *v, size_t n);
 
 #endif
