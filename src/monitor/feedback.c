@@ -518,7 +518,7 @@ static int copy_window(kfeedback *f, double **pred, double **truth, size_t *n)
     *n = r->len;
     *pred = malloc((*n ? *n : 1) * (size_t)f->nv * sizeof **pred);
     *truth = malloc((*n ? *n : 1) * sizeof **truth);
-    if (*pred && *truth) {
+    if (*pred && *truth && *n) { /* an empty ring may have no arrays yet */
         memcpy(*pred, r->pred, *n * (size_t)f->nv * sizeof **pred);
         memcpy(*truth, r->truth, *n * sizeof **truth);
     }
