@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
-#include "serve/http.h"
+#include "data/jsonw.h"
 
 #define NAME_MAX_LEN 64
 #define PRUNE_MAX_NAMES (KPREDLOG_MAX_KEEP + 1024)
@@ -304,7 +304,7 @@ void kpredlog_get_stats(kpredlog *l, kpredlog_stats *out)
 
 static void put_array(buf *b, const double *v, int n)
 {
-    khttp_json_array(b, v, (size_t)n);
+    jsonw_array(b, v, (size_t)n);
 }
 
 static void utc_now(char out[32])
@@ -324,9 +324,9 @@ static kstatus format_line(buf *b, const char *request_id, const char *when, con
 {
     b->len = 0;
     int bad = buf_append_str(b, "{\"request_id\":") != K_OK;
-    bad |= khttp_json_string(b, request_id) != K_OK;
+    bad |= jsonw_string(b, request_id) != K_OK;
     bad |= buf_printf(b, ",\"time\":\"%s\",\"model\":", when) != K_OK;
-    bad |= khttp_json_string(b, model) != K_OK;
+    bad |= jsonw_string(b, model) != K_OK;
     bad |=
         buf_printf(b, ",\"version\":%lld,\"row\":%zu,\"inputs\":", (long long)version, row) != K_OK;
     size_t before = b->len;
