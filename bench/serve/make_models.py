@@ -47,6 +47,11 @@ def main():
     for name, body in bodies.items():
         with open(os.path.join(out, name), "w") as f:
             json.dump(body, f, separators=(",", ":"))
+    # reference data for drift monitoring: the first 2000 training rows, columns f0..f29
+    with open(os.path.join(out, "reference.csv"), "w") as f:
+        f.write(",".join(f"f{j}" for j in range(FEATURES)) + "\n")
+        for r in x[:2000]:
+            f.write(",".join(f"{v:.6f}" for v in r) + "\n")
 
 
 if __name__ == "__main__":

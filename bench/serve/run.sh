@@ -278,9 +278,15 @@ run_kiln() {
     fi
     [[ $work/model.kiln -nt $work/xgb.json ]] ||
         "$kiln" import "$work/xgb.json" -o "$work/model.kiln" >&2
+    # the monitored package: reference statistics for online drift
+    [[ -f $work/reference.csv ]] || "$py" "$here/make_models.py" "$work" >&2
+    [[ $work/model-ref.kiln -nt $work/xgb.json ]] ||
+        "$kiln" import "$work/xgb.json" -o "$work/model-ref.kiln" --reference "$work/reference.csv" >&2
     local port
     port=$(free_port)
-    "$kiln" serve --listen "127.0.0.1:$port" --model "demo=$work/model.kiln" \
+    # monitoring fully on: metrics, data quality, online drift, feedback memory, 1% prediction log
+    "$kiln" serve --listen "127.0.0.1:$port" --model "demo=$work/model-ref.kiln" \
+        --set prediction_log_rate=0.01 --set prediction_log_dir="$tmp/predlog" \
         >"$tmp/kiln.log" 2>&1 &
     server_pid=$!
     if ! wait_ready "$port" "$server_pid" 30; then
@@ -298,12 +304,14 @@ run_kiln() {
     stop_server
 }
 
-# The /predict row again with monitoring off (--set metrics=false): what metrics cost.
+# The /predict row again with monitoring off (no metrics, no feedback, no drift reference, no
+# prediction log): kiln / kiln-nomon is what monitoring costs.
 run_kiln_nomon() {
     [[ -x $kiln ]] || return 0
     local port
     port=$(free_port)
     "$kiln" serve --listen "127.0.0.1:$port" --model "demo=$work/model.kiln" --set metrics=false \
+        --set feedback=false \
         >"$tmp/kiln-nomon.log" 2>&1 &
     server_pid=$!
     if ! wait_ready "$port" "$server_pid" 30; then
