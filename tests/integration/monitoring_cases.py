@@ -11,7 +11,18 @@ import sys
 import threading
 import time
 
+import atexit
+
 import requests
+
+STARTED = []  # every server this harness started, stopped at exit whatever happened
+
+
+@atexit.register
+def _stop_all():
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
 
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
 FAILS = []
@@ -32,6 +43,7 @@ def free_port():
 def start_kiln(*args):
     p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", "--access-log", "off", *args],
                          stderr=subprocess.PIPE, text=True)
+    STARTED.append(p)
     deadline = time.time() + 30
     while time.time() < deadline:
         line = p.stderr.readline()
@@ -249,6 +261,7 @@ with open(cfg, "w") as f:
 prom = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={SCRATCH}/tsdb",
                          f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
                         stderr=open(os.path.join(SCRATCH, "prometheus.log"), "w"))
+STARTED.append(prom)
 try:
     value, deadline = None, time.time() + 40
     q = 'model_requests_total{job="kiln",model="demo",version="1",status="200"}'

@@ -11,7 +11,18 @@ import sys
 import threading
 import time
 
+import atexit
+
 import requests
+
+STARTED = []  # every server this harness started, stopped at exit whatever happened
+
+
+@atexit.register
+def _stop_all():
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
 
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
 ENV = dict(os.environ, KILN_HOME=os.path.join(SCRATCH, "home"), KILN_USER="tester")
@@ -32,6 +43,7 @@ def start(*args):
     """Starts `kiln serve` on a free port; returns (process, base url)."""
     p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", "--access-log", "off", *args],
                          env=ENV, stderr=subprocess.PIPE, text=True)
+    STARTED.append(p)
     deadline = time.time() + 30
     while time.time() < deadline:
         line = p.stderr.readline()
