@@ -1,10 +1,13 @@
 /* cmd_drift.c — `kiln drift REF.csv CUR.csv`: the offline drift report of two CSV files,
- * feature by feature (PSI, JS, Wasserstein, KS), as a table, JSON or a self-contained HTML page.
+ * feature by feature (PSI, JS, Wasserstein, KS), as a table, JSON or a self-contained HTML page;
+ * with --model, also of the model's predictions (and top-class confidence) on both files.
  *
- * Loading: the main thread reads a file's whole-record blocks (csv_source), worker threads parse
- * the blocks into per-block float64 columns, and the blocks are then joined in input order, so
- * line numbers in messages are exact. Only the columns both files share are kept. Scoring runs
- * one feature per thread (src/monitor/report.c). */
+ * Loading: each file streams through the ordered block pipeline (data/csv_pipe.h): workers
+ * parse blocks into per-slot float64 buffers reused block after block, and the main thread
+ * appends them in input order to columns sized up front from the file size, so line numbers
+ * in messages are exact and memory is the columns plus a few blocks. Only the columns both
+ * files share (and the model's features) are kept. Scoring runs one feature per thread
+ * (src/monitor/report.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -20,17 +25,22 @@
 #include "base/num.h"
 #include "cli/cli.h"
 #include "data/csv.h"
+#include "data/csv_pipe.h"
+#include "model/package.h"
+#include "model/predictor.h"
 #include "monitor/report.h"
 
 #define BLOCK_SIZE ((size_t)4 << 20)
 #define MAX_RECORD ((size_t)64 << 20)
 #define MAX_THREADS 64
+#define HUGE_PAGE ((size_t)2 << 20)
+#define PREDICT_ROWS 4096 /* rows per kmodel_predict call */
 #define CAT_AUTO_CODES 64 /* a column of integers 0..63 only is taken as categorical codes */
 
 void cmd_drift_help(void)
 {
     printf("usage: kiln drift REF.csv CUR.csv [--columns a,b,...] [--json] [--html FILE]\n"
-           "                  [--share S] [--threads N]\n\n"
+           "                  [--share S] [--threads N] [--model NAME@REF|FILE.kiln]\n\n"
            "Compares the current file with the reference file feature by feature: PSI and\n"
            "Jensen-Shannon over the reference deciles, Wasserstein (divided by the reference\n"
            "std) and Kolmogorov-Smirnov, both exact; chi-square and JS for categorical columns.\n"
@@ -40,7 +50,13 @@ void cmd_drift_help(void)
            "  --json           print one JSON document instead of the table\n"
            "  --html FILE      also write a self-contained HTML report (written atomically)\n"
            "  --share S        dataset drift when the share of drifted features >= S (0.5)\n"
-           "  --threads N      worker threads (default: all cores)\n\n"
+           "  --threads N      worker threads (default: all cores)\n"
+           "  --model M        also score both files with model M (a registry NAME@VERSION or\n"
+           "                   NAME@alias, or a .kiln file) and compare its outputs:\n"
+           "                   'prediction' (regressors: the value; classifiers: the class\n"
+           "                   index, categorical) and, for classifiers, 'confidence' (the\n"
+           "                   top-class probability). Both files need the model's features.\n"
+           "  --home, --store, --artifacts   where the registry is (see kiln models --help)\n\n"
            "Exit codes: 0 report produced (drift or not), 1 error, 2 usage error.\n",
            CAT_AUTO_CODES - 1);
 }
@@ -61,20 +77,19 @@ typedef struct {
     int n_cols;
     int *slot; /* header column -> kept column, or -1 */
     int n_slots;
-    double **cols; /* kept columns, `rows` values each */
+    double **cols; /* kept columns, `rows` values each, room for `cap` */
     col_flags *flags;
-    size_t rows;
-    char *first; /* the header block's remaining records */
-    size_t first_len;
+    size_t rows, cap;
+    size_t bytes;    /* file size (0 when unknown): sizes the columns up front */
+    int named;       /* the error message names the file already */
+    csv_first first; /* the header block, queued first */
 } table;
 
+/* One parsed block, kept by its pipeline slot and reused block after block. */
 typedef struct {
-    char *text;
-    size_t len, lines, rows, err_line;
+    size_t rows, cap;
     double *vals; /* n_slots columns of `cap` values */
-    size_t cap;
     col_flags *flags;
-    kerr err;
 } block;
 
 static void table_free(table *t)
@@ -87,7 +102,7 @@ static void table_free(table *t)
     free(t->slot);
     free(t->cols);
     free(t->flags);
-    free(t->first);
+    free(t->first.block);
     csv_source_free(t->src);
     if (t->fd >= 0) close(t->fd);
 }
@@ -127,32 +142,21 @@ static int table_open(table *t, const char *path, kerr *e)
     t->path = path;
     t->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (t->fd < 0) return kerr_set(e, K_IO, "cannot open %s: %s", path, strerror(errno)), -1;
+    struct stat st;
+    if (fstat(t->fd, &st) == 0 && S_ISREG(st.st_mode)) t->bytes = (size_t)st.st_size;
     if (!(t->src = csv_source_new(t->fd, BLOCK_SIZE, MAX_RECORD)))
         return kerr_set(e, K_NOMEM, "out of memory"), -1;
-    int rc = csv_source_next(t->src, &t->first, &t->first_len, e);
-    if (rc == 0) return kerr_set(e, K_FORMAT, "%s is empty (a header row is required)", path), -1;
-    if (rc < 0) return kerr_prefix(e, "%s", path), -1;
     csv_record h;
     csv_record_init(&h);
-    const char *pos = t->first;
-    rc = csv_split(&pos, t->first + t->first_len, &h, e) == 1 ? take_header(t, &h, e) : -1;
+    int rc = csv_pipe_header(t->src, &h, &t->first, e);
+    if (rc == 0) kerr_set(e, K_FORMAT, "%s is empty (a header row is required)", path);
+    if (rc < 0) kerr_prefix(e, "%s", path);
+    rc = rc > 0 ? take_header(t, &h, e) : -1;
     csv_record_free(&h);
-    if (rc == 0) {
-        t->first_len -= (size_t)(pos - t->first);
-        memmove(t->first, pos, t->first_len);
-    }
     return rc;
 }
 
 /* ---- parsing blocks in parallel ------------------------------------------------------------- */
-
-static size_t count_lines(const char *start, const char *at)
-{
-    size_t n = 0;
-    for (const char *c = start; (c = memchr(c, '\n', (size_t)(at - c))) != NULL; c++)
-        n++;
-    return n;
-}
 
 static int is_na(const csv_field *f)
 {
@@ -160,7 +164,7 @@ static int is_na(const csv_field *f)
            (f->len == 3 && memcmp(f->p, "N/A", 3) == 0);
 }
 
-static double parse_field(const csv_field *f, col_flags *cf, const block *b, const char *at)
+static double parse_field(const csv_field *f, col_flags *cf, const csv_chunk *c, const char *at)
 {
     double v;
     if (!f->len || is_na(f)) return NAN;
@@ -172,73 +176,150 @@ static double parse_field(const csv_field *f, col_flags *cf, const block *b, con
     if (!cf->text) {
         cf->text = 1;
         snprintf(cf->sample, sizeof cf->sample, "%.*s", (int)(f->len > 40 ? 40 : f->len), f->p);
-        cf->sample_line = count_lines(b->text, at);
+        cf->sample_line = csv_count_lines(c->text, at);
     }
     return NAN;
 }
 
-static int parse_record(const table *t, block *b, const csv_record *rec, const char *at)
+static int parse_record(const table *t, block *b, csv_chunk *c, const csv_record *rec,
+                        const char *at)
 {
     if (rec->n != t->n_cols) {
-        kerr_set(&b->err, K_FORMAT, "has %d fields, the header has %d", rec->n, t->n_cols);
+        kerr_set(&c->err, K_FORMAT, "has %d fields, the header has %d", rec->n, t->n_cols);
         return -1;
     }
-    for (int c = 0; c < t->n_cols; c++) {
-        int s = t->slot[c];
+    for (int i = 0; i < t->n_cols; i++) {
+        int s = t->slot[i];
         if (s >= 0)
             b->vals[(size_t)s * b->cap + b->rows] =
-                parse_field(&rec->fields[c], &b->flags[s], b, at);
+                parse_field(&rec->fields[i], &b->flags[s], c, at);
     }
     b->rows++;
     return 0;
 }
 
-static void parse_block(const table *t, block *b, csv_record *rec)
+/* The slot's block, with room for the chunk's records (every record but the last ends with a
+ * line feed); NULL when out of memory. */
+static block *slot_block(const table *t, csv_chunk *c)
 {
-    const char *pos = b->text, *end = b->text + b->len;
-    b->lines = count_lines(b->text, end);
-    b->cap = b->lines + 1; /* every record but the last ends with a line feed */
-    b->vals = malloc(b->cap * (size_t)(t->n_slots ? t->n_slots : 1) * sizeof *b->vals);
-    b->flags = calloc((size_t)t->n_slots + 1, sizeof *b->flags);
-    if (!b->vals || !b->flags) {
-        kerr_set(&b->err, K_NOMEM, "out of memory");
+    block *b = c->user;
+    if (!b && (b = calloc(1, sizeof *b)) != NULL) {
+        b->flags = calloc((size_t)t->n_slots + 1, sizeof *b->flags);
+        c->user = b;
+    }
+    if (!b || !b->flags) return NULL;
+    size_t need = csv_count_lines(c->text, c->text + c->len) + 1;
+    if (need > b->cap) {
+        double *v = realloc(b->vals, need * (size_t)(t->n_slots ? t->n_slots : 1) * sizeof *v);
+        if (!v) return NULL;
+        b->vals = v, b->cap = need;
+    }
+    b->rows = 0;
+    memset(b->flags, 0, ((size_t)t->n_slots + 1) * sizeof *b->flags);
+    return b;
+}
+
+static void parse_block(void *ctx, void *scratch, csv_chunk *c)
+{
+    const table *t = ctx;
+    csv_record *rec = scratch;
+    block *b = slot_block(t, c);
+    if (!b) {
+        kerr_set(&c->err, K_NOMEM, "out of memory");
         return;
     }
+    const char *pos = c->text, *end = c->text + c->len;
     for (;;) {
         const char *at = pos;
-        int rc = csv_split(&pos, end, rec, &b->err);
+        int rc = csv_split(&pos, end, rec, &c->err);
         if (rc == 0) break;
         if (rc > 0 && rec->n == 1 && rec->fields[0].len == 0) continue; /* blank line */
-        if (rc < 0 || parse_record(t, b, rec, at)) {
-            b->err_line = count_lines(b->text, at);
+        if (rc < 0 || parse_record(t, b, c, rec, at)) {
+            c->err_line = csv_count_lines(c->text, at);
             break;
         }
     }
-    free(b->text);
-    b->text = NULL;
 }
 
-typedef struct {
-    const table *t;
-    block *blocks;
-    size_t n, next;
-    pthread_mutex_t mu;
-} parse_queue;
-
-static void *parse_worker(void *arg)
+static void *record_new(void *ctx)
 {
-    parse_queue *q = arg;
-    csv_record rec;
-    csv_record_init(&rec);
-    for (;;) {
-        pthread_mutex_lock(&q->mu);
-        size_t i = q->next++;
-        pthread_mutex_unlock(&q->mu);
-        if (i >= q->n) break;
-        parse_block(q->t, &q->blocks[i], &rec);
+    (void)ctx;
+    csv_record *r = malloc(sizeof *r);
+    if (r) csv_record_init(r);
+    return r;
+}
+
+static void record_free(void *ctx, void *r)
+{
+    (void)ctx;
+    csv_record_free(r);
+    free(r);
+}
+
+static void block_free(void *ctx, void *user)
+{
+    (void)ctx;
+    block *b = user;
+    free(b->vals);
+    free(b->flags);
+    free(b);
+}
+
+/* A column of cap doubles, aligned for transparent huge pages: a column is written once, front
+ * to back, and 4 KiB page faults on gigabytes of them cost more than the parsing. */
+static double *column_alloc(size_t cap)
+{
+    void *p = NULL;
+    size_t bytes = cap * sizeof(double);
+    if (bytes < HUGE_PAGE) return malloc(bytes);
+    if (posix_memalign(&p, HUGE_PAGE, bytes)) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: without it, small pages */
+#endif
+    return p;
+}
+
+/* Makes room for `more` rows: sized from the file size once the first block tells the bytes
+ * per row (about 2% over), then doubled. */
+static int table_reserve(table *t, size_t more, size_t block_bytes)
+{
+    size_t need = t->rows + more;
+    if (need <= t->cap) return 0;
+    size_t cap = t->cap ? 2 * t->cap : 1024;
+    if (!t->cap && more && t->bytes > block_bytes)
+        cap = (size_t)((double)t->bytes / ((double)block_bytes / (double)more) * 1.02) + 1024;
+    if (cap < need) cap = need;
+    for (int s = 0; s < t->n_slots; s++) {
+        double *v = column_alloc(cap);
+        if (!v) return -1;
+        if (t->rows) memcpy(v, t->cols[s], t->rows * sizeof *v);
+        free(t->cols[s]);
+        t->cols[s] = v;
     }
-    csv_record_free(&rec);
-    return NULL;
+    t->cap = cap;
+    return 0;
+}
+
+/* Appends a parsed block's columns to the table, in input order; `line` is where it starts. */
+static int join_block(void *ctx, csv_chunk *c, size_t line, kerr *e)
+{
+    table *t = ctx;
+    const block *b = c->user;
+    if (c->err.code) {
+        *e = c->err;
+        kerr_prefix(e, "%s line %zu", t->path, line + c->err_line);
+        t->named = 1;
+        return -1;
+    }
+    if (table_reserve(t, b->rows, c->len)) return kerr_set(e, K_NOMEM, "out of memory"), -1;
+    for (int s = 0; s < t->n_slots; s++) {
+        memcpy(t->cols[s] + t->rows, b->vals + (size_t)s * b->cap, b->rows * sizeof(double));
+        col_flags *f = &t->flags[s], *bf = &b->flags[s];
+        f->inf |= bf->inf;
+        if (bf->text && !f->text) *f = *bf, f->sample_line = line + bf->sample_line;
+    }
+    t->rows += b->rows;
+    return 0;
 }
 
 /* Runs fn(arg) on `threads` threads (at least the calling one) and waits for them. */
@@ -253,88 +334,23 @@ static void run_parallel(void *(*fn)(void *), void *arg, int threads)
         pthread_join(tid[i], NULL);
 }
 
-/* Reads every block of the file (the header block's rest first). */
-static int read_blocks(table *t, block **out, size_t *n, kerr *e)
+static int table_load(table *t, int threads, kerr *e)
 {
-    size_t cap = 64;
-    block *b = calloc(cap, sizeof *b);
-    if (!b) return kerr_set(e, K_NOMEM, "out of memory"), -1;
-    b[0].text = t->first, b[0].len = t->first_len;
-    t->first = NULL;
-    *n = 1;
-    for (;;) {
-        if (*n == cap) {
-            block *g = realloc(b, 2 * cap * sizeof *b);
-            if (!g) return *out = b, kerr_set(e, K_NOMEM, "out of memory"), -1;
-            memset(g + cap, 0, cap * sizeof *g);
-            b = g, cap *= 2;
-        }
-        int rc = csv_source_next(t->src, &b[*n].text, &b[*n].len, e);
-        if (rc <= 0) {
-            *out = b;
-            if (rc < 0) kerr_prefix(e, "%s", t->path);
-            return rc;
-        }
-        (*n)++;
-    }
-}
-
-/* Appends block b's columns to the table; `line` is the line b starts on. */
-static int join_block(table *t, block *b, size_t line, kerr *e)
-{
-    if (b->err.code) {
-        *e = b->err;
-        kerr_prefix(e, "%s line %zu", t->path, line + b->err_line);
-        return -1;
-    }
-    for (int s = 0; s < t->n_slots; s++) {
-        memcpy(t->cols[s] + t->rows, b->vals + (size_t)s * b->cap, b->rows * sizeof(double));
-        col_flags *f = &t->flags[s], *bf = &b->flags[s];
-        f->inf |= bf->inf;
-        if (bf->text && !f->text) *f = *bf, f->sample_line = line + bf->sample_line;
-    }
-    t->rows += b->rows;
-    return 0;
-}
-
-static int join_blocks(table *t, block *b, size_t n, kerr *e)
-{
-    size_t rows = 0, line = 2;
-    for (size_t i = 0; i < n; i++)
-        rows += b[i].rows;
     t->cols = calloc((size_t)t->n_slots + 1, sizeof *t->cols);
     t->flags = calloc((size_t)t->n_slots + 1, sizeof *t->flags);
     if (!t->cols || !t->flags) return kerr_set(e, K_NOMEM, "out of memory"), -1;
-    for (int s = 0; s < t->n_slots; s++)
-        if (!(t->cols[s] = malloc((rows + 1) * sizeof(double))))
-            return kerr_set(e, K_NOMEM, "out of memory"), -1;
-    for (size_t i = 0; i < n; i++) {
-        if (join_block(t, &b[i], line, e)) return -1;
-        line += b[i].lines;
+    csv_pipe_ops ops = {.ctx = t,
+                        .scratch_new = record_new,
+                        .scratch_free = record_free,
+                        .work = parse_block,
+                        .drain = join_block,
+                        .slot_free = block_free};
+    if (csv_pipe_run(t->src, &t->first, threads, &ops, e)) {
+        if (!t->named) kerr_prefix(e, "%s", t->path);
+        return -1;
     }
+    if (t->rows == 0) return kerr_set(e, K_FORMAT, "%s has no data rows", t->path), -1;
     return 0;
-}
-
-static int table_load(table *t, int threads, kerr *e)
-{
-    block *b = NULL;
-    size_t n = 0;
-    int rc = read_blocks(t, &b, &n, e);
-    if (rc == 0) {
-        parse_queue q = {.t = t, .blocks = b, .n = n};
-        pthread_mutex_init(&q.mu, NULL);
-        run_parallel(parse_worker, &q, threads);
-        pthread_mutex_destroy(&q.mu);
-        rc = join_blocks(t, b, n, e);
-    }
-    for (size_t i = 0; b && i < n; i++) {
-        free(b[i].text);
-        free(b[i].vals);
-        free(b[i].flags);
-    }
-    free(b);
-    if (rc == 0 && t->rows == 0) rc = (kerr_set(e, K_FORMAT, "%s has no data rows", t->path), -1);
-    return rc;
 }
 
 /* ---- matching columns and typing features --------------------------------------------------- */
@@ -391,6 +407,26 @@ static int plan_columns(table *r, table *c, const char *list, kerr *e)
     return 0;
 }
 
+/* Gives each of the model's features a slot in t (kept even when --columns leaves it out of
+ * the report); fslot[f] is the feature's slot. */
+static int plan_model_columns(table *t, const kmodel *m, int *fslot, kerr *e)
+{
+    const kspec *s = kmodel_spec(m);
+    for (int32_t f = 0; f < s->n_features; f++) {
+        int c = find_name(t, s->features[f].name);
+        if (c < 0)
+            return kerr_set(e, K_NOTFOUND,
+                            "%s has no column '%s', a feature of the model (it needs %d: "
+                            "'%s'%s)",
+                            t->path, s->features[f].name, s->n_features, s->features[0].name,
+                            s->n_features > 1 ? ", ..." : ""),
+                   -1;
+        if (t->slot[c] < 0) t->slot[c] = t->n_slots++;
+        fslot[f] = t->slot[c];
+    }
+    return 0;
+}
+
 /* Largest value if every value of x is an integer in 0..CAT_AUTO_CODES-1 (-1: no value at
  * all), else -2. */
 static int max_code(const double *x, size_t n)
@@ -426,14 +462,16 @@ static void type_feature(report_feature *f, const table *r, const table *c, int 
     }
 }
 
-/* Fills the features, in reference column order. */
-static int build_features(const table *r, const table *c, report_feature **out, int *n)
+/* Fills the features, in reference column order, leaving `extra` entries free at the end. */
+static int build_features(const table *r, const table *c, const char *list, int extra,
+                          report_feature **out, int *n)
 {
-    report_feature *f = calloc((size_t)r->n_slots, sizeof *f);
+    report_feature *f = calloc((size_t)(r->n_slots + extra), sizeof *f);
     if (!f) return -1;
-    for (int i = 0, k = 0; i < r->n_cols; i++) {
-        if (r->slot[i] < 0) continue;
+    int k = 0;
+    for (int i = 0; i < r->n_cols; i++) {
         int j = find_name(c, r->names[i]);
+        if (r->slot[i] < 0 || j < 0 || !listed(list, r->names[i])) continue;
         report_feature *x = &f[k++];
         x->name = r->names[i];
         x->ref = r->cols[r->slot[i]], x->n_ref = r->rows;
@@ -441,7 +479,7 @@ static int build_features(const table *r, const table *c, report_feature **out, 
         type_feature(x, r, c, r->slot[i], c->slot[j]);
     }
     *out = f;
-    *n = r->n_slots;
+    *n = k;
     return 0;
 }
 
@@ -457,13 +495,19 @@ typedef struct {
 static void *score_worker(void *arg)
 {
     score_queue *q = arg;
+    report_scratch *s = report_scratch_new();
     for (;;) {
         pthread_mutex_lock(&q->mu);
         int i = q->next++;
         pthread_mutex_unlock(&q->mu);
         if (i >= q->n) break;
-        if (q->f[i].state != REPORT_SKIPPED) report_feature_score(&q->f[i], &q->th);
+        if (q->f[i].state == REPORT_SKIPPED) continue;
+        if (s)
+            report_feature_score_with(&q->f[i], &q->th, s);
+        else
+            report_feature_score(&q->f[i], &q->th);
     }
+    report_scratch_free(s);
     return NULL;
 }
 
@@ -511,6 +555,9 @@ static void print_table(const report *r)
     printf("%s: %d of %d features drifted (share %.3f, threshold %.3f)\n",
            r->dataset_drift ? "DATASET DRIFT" : "no dataset drift", r->n_drifted, r->n_compared,
            r->share, r->share_threshold);
+    if (r->model)
+        printf("%s: model %s\n", r->prediction_drift ? "PREDICTION DRIFT" : "no prediction drift",
+               r->model);
 }
 
 static int write_html(const report *r, const char *path, kerr *e)
@@ -538,18 +585,205 @@ static const char **unmatched(const table *t, const table *other, int *n)
 
 /* ---- command -------------------------------------------------------------------------------- */
 
+/* ---- model outputs -------------------------------------------------------------------------- */
+
+/* The model and its outputs on both files: [0] reference, [1] current. */
 typedef struct {
-    const char *ref, *cur, *columns, *html;
+    kmodel *model;
+    int classifier;
+    int *fslot[2];   /* feature -> slot in each table */
+    double *pred[2]; /* regressors: the first value; classifiers: the class index */
+    double *conf[2]; /* classifiers: the top-class probability */
+} model_run;
+
+typedef struct {
+    const kmodel *m;
+    const table *t;
+    const int *fslot;
+    double *pred, *conf;
+    size_t next;
+    int failed;
+    pthread_mutex_t mu;
+} predict_queue;
+
+/* Scores rows [lo, hi) of the table with the row and value buffers of one worker. */
+static int predict_rows(predict_queue *q, size_t lo, size_t hi, double *rows, double *vals)
+{
+    int32_t nf = kmodel_n_features(q->m), nv = kmodel_n_values(q->m);
+    for (size_t i = lo; i < hi; i++)
+        for (int32_t f = 0; f < nf; f++)
+            rows[(i - lo) * (size_t)nf + (size_t)f] = q->t->cols[q->fslot[f]][i];
+    if (kmodel_predict(q->m, rows, hi - lo, vals, NULL)) return -1;
+    for (size_t i = lo; i < hi; i++) {
+        const double *v = vals + (i - lo) * (size_t)nv;
+        int32_t k = q->conf ? kmodel_predicted_class(q->m, v) : -1;
+        if (isnan(v[0]) || (q->conf && (k < 0 || isnan(v[k])))) /* the model could not score */
+            q->pred[i] = NAN, k = -1;
+        else
+            q->pred[i] = q->conf ? (double)k : v[0];
+        if (q->conf) q->conf[i] = k >= 0 ? v[k] : NAN;
+    }
+    return 0;
+}
+
+static void *predict_worker(void *arg)
+{
+    predict_queue *q = arg;
+    size_t nf = (size_t)kmodel_n_features(q->m), nv = (size_t)kmodel_n_values(q->m);
+    double *rows = malloc(PREDICT_ROWS * (nf ? nf : 1) * sizeof *rows);
+    double *vals = malloc(PREDICT_ROWS * nv * sizeof *vals);
+    for (int ok = rows && vals;;) {
+        pthread_mutex_lock(&q->mu);
+        size_t lo = q->next;
+        q->next += PREDICT_ROWS;
+        q->failed |= !ok;
+        pthread_mutex_unlock(&q->mu);
+        if (!ok || lo >= q->t->rows) break;
+        size_t hi = lo + PREDICT_ROWS < q->t->rows ? lo + PREDICT_ROWS : q->t->rows;
+        ok = predict_rows(q, lo, hi, rows, vals) == 0;
+    }
+    free(rows);
+    free(vals);
+    return NULL;
+}
+
+/* A model feature column with text cannot be scored. */
+static int check_model_columns(const table *t, const model_run *mr, int side, kerr *e)
+{
+    const kspec *s = kmodel_spec(mr->model);
+    for (int32_t f = 0; f < s->n_features; f++) {
+        const col_flags *cf = &t->flags[mr->fslot[side][f]];
+        if (cf->text)
+            return kerr_set(e, K_FORMAT,
+                            "%s: column '%s' (a feature of the model) is not numeric: '%s' on "
+                            "line %zu",
+                            t->path, s->features[f].name, cf->sample, cf->sample_line),
+                   -1;
+    }
+    return 0;
+}
+
+/* Scores every row of t (side 0: reference, 1: current). */
+static int predict_table(const table *t, model_run *mr, int side, int threads, kerr *e)
+{
+    if (check_model_columns(t, mr, side, e)) return -1;
+    mr->pred[side] = malloc((t->rows + 1) * sizeof(double));
+    mr->conf[side] = mr->classifier ? malloc((t->rows + 1) * sizeof(double)) : NULL;
+    if (!mr->pred[side] || (mr->classifier && !mr->conf[side]))
+        return kerr_set(e, K_NOMEM, "out of memory"), -1;
+    predict_queue q = {.m = mr->model,
+                       .t = t,
+                       .fslot = mr->fslot[side],
+                       .pred = mr->pred[side],
+                       .conf = mr->conf[side]};
+    pthread_mutex_init(&q.mu, NULL);
+    size_t chunks = t->rows / PREDICT_ROWS + 1;
+    run_parallel(predict_worker, &q, (size_t)threads < chunks ? threads : (int)chunks);
+    pthread_mutex_destroy(&q.mu);
+    if (q.failed) return kerr_set(e, K_NOMEM, "out of memory while scoring %s", t->path), -1;
+    return 0;
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A registered version's package. */
+static kstatus registry_spec(const cli_reg_opts *o, const char *text, kspec **spec, kerr *e)
+{
+    char name[KREG_NAME_MAX + 1], ref[KREG_NAME_MAX + 1];
+    kstatus st = kreg_split_ref(text, name, ref, e);
+    if (st) return st;
+    cli_reg_location loc;
+    if (cli_registry_location(o, &loc)) return kerr_set(e, K_IO, "no registry");
+    kreg *r = NULL;
+    kreg_version v;
+    char *data = NULL;
+    size_t len = 0;
+    st = kreg_open(&loc.options, &r, e);
+    if (!st) st = kreg_resolve(r, name, ref, &v, e);
+    if (!st) st = kreg_read_package(r, &v, &data, &len, e);
+    if (!st) st = kpkg_read(data, len, spec, e);
+    free(data);
+    kreg_close(r);
+    return st;
+}
+
+/* Loads --model: a .kiln file when one is there (or the name ends in .kiln), else a registry
+ * reference. */
+static int model_load(const char *text, const cli_reg_opts *o, model_run *mr, kerr *e)
+{
+    kspec *spec = NULL;
+    size_t len = strlen(text);
+    int file = is_file(text) || (len > 5 && strcmp(text + len - 5, ".kiln") == 0);
+    kstatus st = file ? kpkg_load(text, &spec, e) : registry_spec(o, text, &spec, e);
+    if (!st) st = kmodel_new(spec, &mr->model, e);
+    if (st) return kerr_prefix(e, "--model %s", text), -1;
+    const kspec *s = kmodel_spec(mr->model);
+    mr->classifier = s->task == KTASK_CLASSIFICATION;
+    for (int i = 0; i < 2; i++)
+        if (!(mr->fslot[i] = calloc((size_t)s->n_features + 1, sizeof(int))))
+            return kerr_set(e, K_NOMEM, "out of memory"), -1;
+    return 0;
+}
+
+static void model_free(model_run *mr)
+{
+    for (int i = 0; i < 2; i++) {
+        free(mr->fslot[i]);
+        free(mr->pred[i]);
+        free(mr->conf[i]);
+    }
+    kmodel_free(mr->model);
+}
+
+static report_feature *model_entry(report *r, const char *name, double *const v[2], const table *rt,
+                                   const table *ct)
+{
+    report_feature *f = &r->features[r->n_features++];
+    f->name = name;
+    f->model_output = 1;
+    f->kind = DRIFT_NUMERIC;
+    f->ref = v[0], f->n_ref = rt->rows;
+    f->cur = v[1], f->n_cur = ct->rows;
+    return f;
+}
+
+/* Appends "prediction" (and "confidence") after the features. */
+static void add_model_entries(report *r, const model_run *mr, const table *rt, const table *ct)
+{
+    report_feature *f = model_entry(r, "prediction", mr->pred, rt, ct);
+    int32_t k = kmodel_spec(mr->model)->n_classes;
+    if (mr->classifier && k <= DRIFT_MAX_CATEGORIES) {
+        f->kind = DRIFT_CATEGORICAL;
+        f->n_categories = k;
+    }
+    if (mr->classifier) model_entry(r, "confidence", mr->conf, rt, ct);
+}
+
+/* ---- command -------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *ref, *cur, *columns, *html, *model;
     int json, threads;
     double share;
+    cli_reg_opts reg; /* where --model NAME@REF is looked up */
 } drift_args;
 
 static int parse_args(int argc, char **argv, drift_args *a)
 {
-    static const struct option opts[] = {
-        {"columns", required_argument, 0, 'c'}, {"json", no_argument, 0, 'j'},
-        {"html", required_argument, 0, 'H'},    {"share", required_argument, 0, 's'},
-        {"threads", required_argument, 0, 't'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"columns", required_argument, 0, 'c'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"html", required_argument, 0, 'H'},
+                                         {"share", required_argument, 0, 's'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"model", required_argument, 0, 'm'},
+                                         {"home", required_argument, 0, CLI_OPT_HOME},
+                                         {"store", required_argument, 0, CLI_OPT_STORE},
+                                         {"artifacts", required_argument, 0, CLI_OPT_ARTIFACTS},
+                                         {0, 0, 0, 0}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     a->threads = cpus > 0 ? (int)(cpus < MAX_THREADS ? cpus : MAX_THREADS) : 1;
     a->share = 0.5;
@@ -572,7 +806,10 @@ static int parse_args(int argc, char **argv, drift_args *a)
             a->threads = (int)strtol(optarg, &end, 10);
             if (*end || a->threads < 1 || a->threads > MAX_THREADS)
                 return cli_usage("drift", "--threads must be 1..%d", MAX_THREADS);
-        } else
+        } else if (c == 'm') {
+            a->model = optarg;
+            if (!*optarg) return cli_usage("drift", "--model needs NAME@REF or a .kiln file");
+        } else if (!cli_reg_option(c, optarg, &a->reg))
             return cli_usage("drift", "unknown option");
     }
     if (optind != argc - 2) return cli_usage("drift", "expected REF.csv and CUR.csv");
@@ -594,20 +831,24 @@ static int emit(report *r, const drift_args *a, kerr *e)
     return 0;
 }
 
-static int run_report(table *rt, table *ct, const drift_args *a, kerr *e)
+static int run_report(table *rt, table *ct, const model_run *mr, const drift_args *a, kerr *e)
 {
     report r = {.ref_path = a->ref,
                 .cur_path = a->cur,
                 .ref_rows = rt->rows,
                 .cur_rows = ct->rows,
-                .share_threshold = a->share};
+                .share_threshold = a->share,
+                .model = mr->model ? a->model : NULL};
+    int extra = mr->model ? 1 + mr->classifier : 0;
     const char **only_r = unmatched(rt, ct, &r.n_only_ref),
                **only_c = unmatched(ct, rt, &r.n_only_cur);
     r.only_ref = only_r, r.only_cur = only_c;
     int rc = -1;
-    if (!only_r || !only_c || build_features(rt, ct, &r.features, &r.n_features)) {
+    if (!only_r || !only_c ||
+        build_features(rt, ct, a->columns, extra, &r.features, &r.n_features)) {
         kerr_set(e, K_NOMEM, "out of memory");
     } else {
+        if (mr->model) add_model_entries(&r, mr, rt, ct);
         score_all(r.features, r.n_features, a->threads);
         report_summarize(&r);
         rc = emit(&r, a, e);
@@ -620,6 +861,22 @@ static int run_report(table *rt, table *ct, const drift_args *a, kerr *e)
     return rc;
 }
 
+/* Plans, loads and scores both files (and the model's outputs on them). */
+static int drift_files(table *rt, table *ct, model_run *mr, const drift_args *a, kerr *e)
+{
+    if (table_open(rt, a->ref, e) || table_open(ct, a->cur, e) ||
+        plan_columns(rt, ct, a->columns, e))
+        return -1;
+    if (mr->model && (plan_model_columns(rt, mr->model, mr->fslot[0], e) ||
+                      plan_model_columns(ct, mr->model, mr->fslot[1], e)))
+        return -1;
+    if (table_load(rt, a->threads, e) || table_load(ct, a->threads, e)) return -1;
+    if (mr->model &&
+        (predict_table(rt, mr, 0, a->threads, e) || predict_table(ct, mr, 1, a->threads, e)))
+        return -1;
+    return run_report(rt, ct, mr, a, e);
+}
+
 int cmd_drift(int argc, char **argv)
 {
     drift_args a = {0};
@@ -627,12 +884,10 @@ int cmd_drift(int argc, char **argv)
     if (rc) return rc;
     kerr e = {0};
     table rt = {.fd = -1}, ct = {.fd = -1};
-    rc = table_open(&rt, a.ref, &e) || table_open(&ct, a.cur, &e) ||
-                 plan_columns(&rt, &ct, a.columns, &e) || table_load(&rt, a.threads, &e) ||
-                 table_load(&ct, a.threads, &e) || run_report(&rt, &ct, &a, &e)
-             ? -1
-             : 0;
+    model_run mr = {0};
+    rc = a.model && model_load(a.model, &a.reg, &mr, &e) ? -1 : drift_files(&rt, &ct, &mr, &a, &e);
     table_free(&rt);
     table_free(&ct);
+    model_free(&mr);
     return rc ? cli_fail(&e) : EXIT_OK;
 }

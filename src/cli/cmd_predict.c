@@ -1,15 +1,14 @@
 /* cmd_predict.c — `kiln predict`: score a CSV file with a .kiln package.
  *
- * A reader (the main thread) cuts the input into blocks of whole records; workers parse,
- * score and format their block; the main thread writes finished blocks in input order. At most
- * 2 x threads blocks are in flight, so memory is constant whatever the input size. Output goes
- * to a temporary file renamed into place on success, so a failed run never leaves half a
- * result behind. */
+ * The input streams through the ordered block pipeline (data/csv_pipe.h): the main thread cuts
+ * it into blocks of whole records, workers parse, score and format their block into the slot's
+ * reused output buffer, and the main thread writes finished blocks in input order, so memory is
+ * constant whatever the input size. Output goes to a temporary file renamed into place on
+ * success, so a failed run never leaves half a result behind. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "base/num.h"
 #include "cli/cli.h"
 #include "data/csv.h"
+#include "data/csv_pipe.h"
 #include "model/package.h"
 #include "model/predictor.h"
 
@@ -52,43 +52,10 @@ typedef struct {
     int n_cols; /* header width */
     const char **feat_names;
     int margin;
+    FILE *out; /* where finished blocks go, in input order */
 } plan;
 
-typedef struct {
-    char *block;
-    size_t len;
-    size_t lines;    /* line feeds in the block (counted by the worker) */
-    size_t err_line; /* on error: line of the bad row, counted from the block's first line */
-    buf out;
-    kerr err;
-    int state; /* 0 empty, 1 ready, 2 taken, 3 done */
-} job;
-
-typedef struct {
-    const plan *p;
-    job *jobs;
-    size_t depth, next_take, n_read;
-    int eof, stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} queue;
-
 /* ---- scoring one block ----------------------------------------------------------------------- */
-
-/* Line feeds in [start, at). */
-static size_t count_lines(const char *start, const char *at)
-{
-    size_t n = 0;
-    for (const char *c = start; (c = memchr(c, '\n', (size_t)(at - c))) != NULL; c++)
-        n++;
-    return n;
-}
-
-/* Names the input line of a failed job's bad row, given the line the block started on. */
-static void name_line(job *j, size_t first_line)
-{
-    if (j->err.code) kerr_prefix(&j->err, "input line %zu", first_line + j->err_line);
-}
 
 static int parse_row(const plan *p, const csv_record *rec, double *row, kerr *e)
 {
@@ -171,166 +138,109 @@ static kstatus score_batch(const plan *p, scratch *sc, size_t n, buf *out, kerr 
     return K_OK;
 }
 
-/* Scores the batched rows; on a row the model cannot score, names its input line. */
-static int flush_batch(const plan *p, scratch *sc, size_t n, job *j)
+/* The output of one block, kept by its pipeline slot and reused block after block. */
+typedef struct {
+    buf out;
+} slot_out;
+
+static buf *slot_buf(csv_chunk *c)
 {
-    if (!n || !score_batch(p, sc, n, &j->out, &j->err)) return 0;
-    j->err_line = count_lines(j->block, sc->row_start[sc->bad_row]);
+    slot_out *o = c->user;
+    if (!o && (o = calloc(1, sizeof *o)) != NULL) {
+        buf_init(&o->out, (size_t)1 << 31);
+        c->user = o;
+    }
+    if (o) o->out.len = 0;
+    return o ? &o->out : NULL;
+}
+
+/* Scores the batched rows; on a row the model cannot score, names its input line. */
+static int flush_batch(const plan *p, scratch *sc, size_t n, csv_chunk *c, buf *out)
+{
+    if (!n || !score_batch(p, sc, n, out, &c->err)) return 0;
+    c->err_line = csv_count_lines(c->text, sc->row_start[sc->bad_row]);
     return -1;
 }
 
-static void run_job(const plan *p, job *j, scratch *sc)
+static void run_job(void *ctx, void *scratch_, csv_chunk *c)
 {
-    const char *pos = j->block, *end = j->block + j->len;
+    const plan *p = ctx;
+    scratch *sc = scratch_;
+    const char *pos = c->text, *end = c->text + c->len;
     size_t n = 0;
-    buf_init(&j->out, (size_t)1 << 31);
+    buf *out = slot_buf(c);
+    if (!out) {
+        kerr_set(&c->err, K_NOMEM, "out of memory");
+        return;
+    }
     for (;;) {
         const char *at = pos;
-        int rc = csv_split(&pos, end, &sc->rec, &j->err);
+        int rc = csv_split(&pos, end, &sc->rec, &c->err);
         if (rc == 0) break;
         if (rc > 0 && sc->rec.n == 1 && sc->rec.fields[0].len == 0) continue; /* blank line */
-        if (rc < 0 || parse_row(p, &sc->rec, sc->rows + n * (size_t)p->n_feat, &j->err)) {
-            j->err_line = count_lines(j->block, at);
+        if (rc < 0 || parse_row(p, &sc->rec, sc->rows + n * (size_t)p->n_feat, &c->err)) {
+            c->err_line = csv_count_lines(c->text, at);
             return;
         }
         sc->row_start[n] = at;
         if (++n == BATCH_ROWS) {
-            if (flush_batch(p, sc, n, j)) return;
+            if (flush_batch(p, sc, n, c, out)) return;
             n = 0;
         }
     }
-    if (flush_batch(p, sc, n, j) == 0) j->lines = count_lines(j->block, end);
+    flush_batch(p, sc, n, c, out);
 }
 
-/* ---- worker pool ----------------------------------------------------------------------------- */
+/* ---- pipeline callbacks ---------------------------------------------------------------------- */
 
-static int scratch_init(scratch *sc, const plan *p)
+static void scratch_free(void *ctx, void *scratch_)
 {
-    sc->rows = malloc(BATCH_ROWS * (size_t)p->n_feat * sizeof(double));
-    sc->values = malloc(BATCH_ROWS * (size_t)p->n_values * sizeof(double));
-    sc->margins = malloc(BATCH_ROWS * (size_t)p->n_margins * sizeof(double));
-    sc->row_start = malloc(BATCH_ROWS * sizeof *sc->row_start);
-    csv_record_init(&sc->rec);
-    return sc->rows && sc->values && sc->margins && sc->row_start ? 0 : -1;
-}
-
-static void scratch_free(scratch *sc)
-{
+    (void)ctx;
+    scratch *sc = scratch_;
     free(sc->rows);
     free(sc->values);
     free(sc->margins);
     free(sc->row_start);
     csv_record_free(&sc->rec);
+    free(sc);
 }
 
-static void *worker(void *arg)
+static void *scratch_new(void *ctx)
 {
-    queue *q = arg;
-    scratch sc;
-    int ok = scratch_init(&sc, q->p) == 0;
-    pthread_mutex_lock(&q->mu);
-    for (;;) {
-        while (!q->stop &&
-               (q->next_take == q->n_read || q->jobs[q->next_take % q->depth].state != 1))
-            pthread_cond_wait(&q->cv, &q->mu);
-        if (q->stop) break;
-        job *j = &q->jobs[q->next_take++ % q->depth];
-        j->state = 2;
-        pthread_mutex_unlock(&q->mu);
-        if (ok)
-            run_job(q->p, j, &sc);
-        else
-            kerr_set(&j->err, K_NOMEM, "out of memory");
-        pthread_mutex_lock(&q->mu);
-        j->state = 3;
-        pthread_cond_broadcast(&q->cv);
-    }
-    pthread_mutex_unlock(&q->mu);
-    scratch_free(&sc);
+    const plan *p = ctx;
+    scratch *sc = calloc(1, sizeof *sc);
+    if (!sc) return NULL;
+    sc->rows = malloc(BATCH_ROWS * (size_t)p->n_feat * sizeof(double));
+    sc->values = malloc(BATCH_ROWS * (size_t)p->n_values * sizeof(double));
+    sc->margins = malloc(BATCH_ROWS * (size_t)p->n_margins * sizeof(double));
+    sc->row_start = malloc(BATCH_ROWS * sizeof *sc->row_start);
+    csv_record_init(&sc->rec);
+    if (sc->rows && sc->values && sc->margins && sc->row_start) return sc;
+    scratch_free(ctx, sc);
     return NULL;
 }
 
-/* Reads the next block into a free slot; returns 1 if one was queued, 0 at EOF, -1 on error. */
-static int feed(queue *q, csv_source *src, kerr *e)
+static void slot_free(void *ctx, void *user)
 {
-    char *block;
-    size_t len;
-    int rc = csv_source_next(src, &block, &len, e);
-    if (rc <= 0) return rc;
-    pthread_mutex_lock(&q->mu);
-    job *j = &q->jobs[q->n_read % q->depth];
-    memset(j, 0, sizeof *j);
-    j->block = block;
-    j->len = len;
-    j->state = 1;
-    q->n_read++;
-    pthread_cond_broadcast(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-    return 1;
+    (void)ctx;
+    slot_out *o = user;
+    buf_free(&o->out);
+    free(o);
 }
 
-/* Waits for job `seq`, writes its output and frees it; *line is the line its block starts on
- * and advances past it. */
-static int drain(queue *q, size_t seq, size_t *line, FILE *out, kerr *e)
+/* Writes a finished block, in input order; names the input line of a failed one. */
+static int drain_job(void *ctx, csv_chunk *c, size_t line, kerr *e)
 {
-    job *j = &q->jobs[seq % q->depth];
-    pthread_mutex_lock(&q->mu);
-    while (j->state != 3)
-        pthread_cond_wait(&q->cv, &q->mu);
-    pthread_mutex_unlock(&q->mu);
-    int rc = 0;
-    name_line(j, *line);
-    *line += j->lines;
-    if (j->err.code) {
-        *e = j->err;
-        rc = -1;
-    } else if (j->out.len && fwrite(j->out.data, 1, j->out.len, out) != j->out.len) {
-        kerr_set(e, K_IO, "write error: %s", strerror(errno));
-        rc = -1;
+    FILE *out = ((const plan *)ctx)->out;
+    if (c->err.code) {
+        *e = c->err;
+        kerr_prefix(e, "input line %zu", line + c->err_line);
+        return -1;
     }
-    free(j->block);
-    j->block = NULL;
-    buf_free(&j->out);
-    j->state = 0;
-    return rc;
-}
-
-static int pump(const plan *p, csv_source *src, size_t first_line, int threads, FILE *out, kerr *e)
-{
-    queue q = {.p = p, .depth = 2 * (size_t)threads};
-    q.jobs = calloc(q.depth, sizeof *q.jobs);
-    pthread_t tid[MAX_THREADS];
-    if (!q.jobs) return kerr_set(e, K_NOMEM, "out of memory"), -1;
-    pthread_mutex_init(&q.mu, NULL);
-    pthread_cond_init(&q.cv, NULL);
-    int started = 0;
-    for (; started < threads; started++)
-        if (pthread_create(&tid[started], NULL, worker, &q)) break;
-    size_t written = 0, line = first_line;
-    int rc = started ? 0 : (kerr_set(e, K_NOMEM, "cannot start threads"), -1), eof = 0;
-    while (rc == 0 && !(eof && written == q.n_read)) {
-        if (!eof && q.n_read - written < q.depth) {
-            int f = feed(&q, src, e);
-            if (f < 0) rc = -1;
-            eof = f == 0;
-            continue;
-        }
-        rc = drain(&q, written++, &line, out, e);
-    }
-    pthread_mutex_lock(&q.mu);
-    q.stop = 1;
-    pthread_cond_broadcast(&q.cv);
-    pthread_mutex_unlock(&q.mu);
-    for (int i = 0; i < started; i++)
-        pthread_join(tid[i], NULL);
-    for (size_t i = 0; i < q.depth; i++) {
-        free(q.jobs[i].block);
-        buf_free(&q.jobs[i].out);
-    }
-    free(q.jobs);
-    pthread_mutex_destroy(&q.mu);
-    pthread_cond_destroy(&q.cv);
-    return rc;
+    const slot_out *o = c->user;
+    if (o && o->out.len && fwrite(o->out.data, 1, o->out.len, out) != o->out.len)
+        return kerr_set(e, K_IO, "write error: %s", strerror(errno)), -1;
+    return 0;
 }
 
 /* ---- header and command ---------------------------------------------------------------------- */
@@ -391,21 +301,15 @@ static int write_header(const plan *p, FILE *out, kerr *e)
     return rc;
 }
 
-/* Reads the header record from the first block, leaving the rest queued in `first`. */
-static int read_header(plan *p, csv_source *src, char **first, size_t *first_len, kerr *e)
+/* Reads the header record and maps the model's features to its columns. */
+static int read_header(plan *p, csv_source *src, csv_first *first, kerr *e)
 {
-    int rc = csv_source_next(src, first, first_len, e);
-    if (rc == 0) return kerr_set(e, K_FORMAT, "input is empty (a header row is required)"), -1;
-    if (rc < 0) return -1;
     csv_record hdr;
     csv_record_init(&hdr);
-    const char *pos = *first;
-    rc = csv_split(&pos, *first + *first_len, &hdr, e) == 1 ? map_columns(p, &hdr, e) : -1;
+    int rc = csv_pipe_header(src, &hdr, first, e);
+    if (rc == 0) kerr_set(e, K_FORMAT, "input is empty (a header row is required)");
+    rc = rc > 0 ? map_columns(p, &hdr, e) : -1;
     csv_record_free(&hdr);
-    if (rc == 0) {
-        *first_len -= (size_t)(pos - *first);
-        memmove(*first, pos, *first_len);
-    }
     return rc;
 }
 
@@ -457,28 +361,20 @@ static int predict_stream(plan *p, int in_fd, int threads, FILE *out, kerr *e)
 {
     csv_source *src = csv_source_new(in_fd, BLOCK_SIZE, MAX_RECORD);
     if (!src) return kerr_set(e, K_NOMEM, "out of memory"), -1;
-    char *first = NULL;
-    size_t first_len = 0;
-    int rc = read_header(p, src, &first, &first_len, e);
+    csv_first first = {0};
+    int rc = read_header(p, src, &first, e);
     if (rc == 0) rc = write_header(p, out, e);
     if (rc == 0) {
-        /* the header block's remaining records are scored first, synchronously */
-        job j = {.block = first, .len = first_len};
-        scratch sc;
-        if (scratch_init(&sc, p))
-            kerr_set(&j.err, K_NOMEM, "out of memory");
-        else
-            run_job(p, &j, &sc);
-        scratch_free(&sc);
-        name_line(&j, 2);
-        if (j.err.code)
-            *e = j.err, rc = -1;
-        else if (j.out.len && fwrite(j.out.data, 1, j.out.len, out) != j.out.len)
-            rc = (kerr_set(e, K_IO, "write error"), -1);
-        buf_free(&j.out);
-        if (rc == 0) rc = pump(p, src, 2 + j.lines, threads, out, e);
+        p->out = out;
+        csv_pipe_ops ops = {.ctx = p,
+                            .scratch_new = scratch_new,
+                            .scratch_free = scratch_free,
+                            .work = run_job,
+                            .drain = drain_job,
+                            .slot_free = slot_free};
+        rc = csv_pipe_run(src, &first, threads, &ops, e);
     }
-    free(first);
+    free(first.block);
     csv_source_free(src);
     return rc;
 }

@@ -185,12 +185,38 @@ static void ref_fill_numeric(drift_ref *r, const double *s, size_t m)
         r->bins[bin_of(r->edges, s[i])]++;
 }
 
+/* Allocates a numeric reference for m non-missing values and fills it from sorted s. */
+static kstatus ref_from_sorted(const double *s, size_t m, size_t missing, int n_quantiles,
+                               drift_ref **out, kerr *e)
+{
+    int exact = m <= (size_t)n_quantiles;
+    drift_ref *r = ref_alloc(DRIFT_NUMERIC, exact ? (int)m : n_quantiles, DRIFT_BINS);
+    if (!r) return kerr_set(e, K_NOMEM, "drift: out of memory");
+    r->exact = exact;
+    r->count = (int64_t)m;
+    r->missing = (int64_t)missing;
+    ref_fill_numeric(r, s, m);
+    if (!isfinite(r->mean) || !isfinite(r->std)) {
+        drift_ref_free(r);
+        return kerr_set(e, K_RANGE, "drift: values too large for mean and std");
+    }
+    *out = r;
+    return K_OK;
+}
+
+static kstatus check_quantiles(int *n_quantiles, kerr *e)
+{
+    if (*n_quantiles == 0) *n_quantiles = DRIFT_DEFAULT_QUANTILES;
+    if (*n_quantiles < 2 || *n_quantiles > DRIFT_MAX_QUANTILES)
+        return kerr_set(e, K_INVALID, "drift: n_quantiles must be 2..%d", DRIFT_MAX_QUANTILES);
+    return K_OK;
+}
+
 kstatus drift_ref_build(const double *x, size_t n, int n_quantiles, drift_ref **out, kerr *e)
 {
     *out = NULL;
-    if (n_quantiles == 0) n_quantiles = DRIFT_DEFAULT_QUANTILES;
-    if (n_quantiles < 2 || n_quantiles > DRIFT_MAX_QUANTILES)
-        return kerr_set(e, K_INVALID, "drift: n_quantiles must be 2..%d", DRIFT_MAX_QUANTILES);
+    kstatus st = check_quantiles(&n_quantiles, e);
+    if (st) return st;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (isinf(x[i])) return kerr_set(e, K_RANGE, "drift: infinite value at row %zu", i);
@@ -198,24 +224,23 @@ kstatus drift_ref_build(const double *x, size_t n, int n_quantiles, drift_ref **
     }
     if (m == 0) return kerr_set(e, K_INVALID, "drift: reference has no non-missing value");
     double *s = malloc(m * sizeof *s);
-    int exact = m <= (size_t)n_quantiles;
-    drift_ref *r = s ? ref_alloc(DRIFT_NUMERIC, exact ? (int)m : n_quantiles, DRIFT_BINS) : NULL;
-    if (!r) {
-        free(s);
-        return kerr_set(e, K_NOMEM, "drift: out of memory");
-    }
+    if (!s) return kerr_set(e, K_NOMEM, "drift: out of memory");
     copy_sorted(x, n, s);
-    r->exact = exact;
-    r->count = (int64_t)m;
-    r->missing = (int64_t)(n - m);
-    ref_fill_numeric(r, s, m);
+    st = ref_from_sorted(s, m, n - m, n_quantiles, out, e);
     free(s);
-    if (!isfinite(r->mean) || !isfinite(r->std)) {
-        drift_ref_free(r);
-        return kerr_set(e, K_RANGE, "drift: values too large for mean and std");
-    }
-    *out = r;
-    return K_OK;
+    return st;
+}
+
+kstatus drift_ref_build_sorted(const double *s, size_t m, size_t missing, int n_quantiles,
+                               drift_ref **out, kerr *e)
+{
+    *out = NULL;
+    kstatus st = check_quantiles(&n_quantiles, e);
+    if (st) return st;
+    if (m == 0) return kerr_set(e, K_INVALID, "drift: reference has no non-missing value");
+    if (isinf(s[0]) || isinf(s[m - 1]))
+        return kerr_set(e, K_RANGE, "drift: infinite value in the reference");
+    return ref_from_sorted(s, m, missing, n_quantiles, out, e);
 }
 
 kstatus drift_ref_build_categorical(const double *x, size_t n, int n_categories, drift_ref **out,
@@ -329,6 +354,16 @@ double drift_exact_ks(const double *a, size_t na, const double *b, size_t nb)
 double drift_exact_wasserstein(const double *a, size_t na, const double *b, size_t nb)
 {
     return exact_pair(a, na, b, nb, wasserstein_sorted);
+}
+
+double drift_exact_ks_sorted(const double *a, size_t na, const double *b, size_t nb)
+{
+    return na && nb ? ks_sorted(a, na, b, nb) : NAN;
+}
+
+double drift_exact_wasserstein_sorted(const double *a, size_t na, const double *b, size_t nb)
+{
+    return na && nb ? wasserstein_sorted(a, na, b, nb) : NAN;
 }
 
 /* x * ln(x / y), scipy.special.rel_entr. */
@@ -542,6 +577,12 @@ kstatus drift_score(const drift_ref *ref, const double *cur, size_t n, drift_sco
     score_sorted(ref, s, m, n - m, out);
     free(s);
     return K_OK;
+}
+
+void drift_score_sorted(const drift_ref *ref, const double *s, size_t m, size_t missing,
+                        drift_scores *out)
+{
+    score_sorted(ref, s, m, missing, out);
 }
 
 /* ---- verdict ------------------------------------------------------------------------------ */

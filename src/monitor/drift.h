@@ -50,6 +50,11 @@ typedef struct {
  * non-missing value (K_INVALID). On success *out is the caller's (drift_ref_free). */
 kstatus drift_ref_build(const double *x, size_t n, int n_quantiles, drift_ref **out, kerr *e);
 
+/* drift_ref_build on values the caller has already sorted ascending, without NaN: s[0..m),
+ * with `missing` NaN values left out (counted only). Nothing is copied but the reference. */
+kstatus drift_ref_build_sorted(const double *s, size_t m, size_t missing, int n_quantiles,
+                               drift_ref **out, kerr *e);
+
 /* Builds the reference of a categorical feature whose values are integer codes
  * 0..n_categories-1 (1 to DRIFT_MAX_CATEGORIES); any other non-NaN value counts in the "other"
  * bucket. On success *out is the caller's (drift_ref_free). */
@@ -105,6 +110,11 @@ typedef struct {
  * returning). Returns K_OK, or K_NOMEM. */
 kstatus drift_score(const drift_ref *ref, const double *cur, size_t n, drift_scores *out);
 
+/* drift_score on sorted, NaN-free current values s[0..m) (`missing` NaN values left out);
+ * allocates nothing. */
+void drift_score_sorted(const drift_ref *ref, const double *s, size_t m, size_t missing,
+                        drift_scores *out);
+
 /* Thresholds of the per-feature verdict; a method whose threshold is <= 0 or NaN is not used.
  * A score at or above its threshold flags drift (for ks_pvalue: a p-value below it does). */
 typedef struct {
@@ -135,6 +145,10 @@ const char *drift_level_str(drift_level l);
  * scipy.stats.wasserstein_distance (unnormalised). */
 double drift_exact_ks(const double *a, size_t na, const double *b, size_t nb);
 double drift_exact_wasserstein(const double *a, size_t na, const double *b, size_t nb);
+
+/* The two above on sorted, NaN-free samples (nothing copied); NaN when either is empty. */
+double drift_exact_ks_sorted(const double *a, size_t na, const double *b, size_t nb);
+double drift_exact_wasserstein_sorted(const double *a, size_t na, const double *b, size_t nb);
 
 /* Jensen-Shannon distance, base 2, of two histograms p[0..k), q[0..k) of non-negative counts
  * (each normalised to sum 1 first), as scipy.spatial.distance.jensenshannon(p, q, base=2).

@@ -2,9 +2,10 @@
  * (src/monitor/drift.c) and renders the result as JSON and as one self-contained HTML page.
  *
  * Both full samples are at hand, so each column is sorted once here (LSD radix sort on the
- * IEEE bits, NaN dropped) and the sorted copies are what drift.c receives: its own sort then
- * runs on sorted input, the cheap case. The HTML page has inline CSS and inline SVG only, so it
- * opens offline and leaks nothing when mailed around. */
+ * IEEE bits, NaN dropped, every digit counted in one pass) into buffers a scorer reuses from one
+ * feature to the next, and drift.c's *_sorted functions take the sorted samples as they are. The
+ * HTML page has inline CSS and inline SVG only, so it opens offline and leaks nothing when mailed
+ * around. */
 #include "monitor/report.h"
 
 #include <math.h>
@@ -37,48 +38,97 @@ static double value_of(uint64_t k)
     return v;
 }
 
-/* One counting pass on digit `shift`; returns 0 when every key has the same digit (skipped). */
-static int radix_pass(const uint64_t *src, uint64_t *dst, size_t n, int shift)
+#define RADIX_DIGITS ((64 + RADIX_BITS - 1) / RADIX_BITS)
+
+/* Reusable sorting buffers (see report.h). */
+struct report_scratch {
+    uint64_t *ref, *cur, *tmp; /* `cap` keys each */
+    size_t cap;
+    size_t count[RADIX_DIGITS][RADIX_SIZE];
+};
+
+report_scratch *report_scratch_new(void)
 {
-    size_t count[RADIX_SIZE] = {0};
-    for (size_t i = 0; i < n; i++)
-        count[(src[i] >> shift) & (RADIX_SIZE - 1)]++;
+    return calloc(1, sizeof(report_scratch));
+}
+
+void report_scratch_free(report_scratch *s)
+{
+    if (!s) return;
+    free(s->ref);
+    free(s->cur);
+    free(s->tmp);
+    free(s);
+}
+
+static int scratch_reserve(report_scratch *s, size_t n)
+{
+    if (n <= s->cap) return 0;
+    uint64_t *p[3] = {s->ref, s->cur, s->tmp};
+    for (int i = 0; i < 3; i++) {
+        uint64_t *g = realloc(p[i], n * sizeof *g);
+        if (!g) {
+            s->ref = p[0], s->cur = p[1], s->tmp = p[2]; /* the ones grown so far stay valid */
+            s->cap = 0;
+            return -1;
+        }
+        p[i] = g;
+    }
+    s->ref = p[0], s->cur = p[1], s->tmp = p[2];
+    s->cap = n;
+    return 0;
+}
+
+/* Writes the keys of the non-NaN values of x[0..n) to a and counts every digit of them at
+ * once; returns how many. */
+static size_t load_keys(report_scratch *s, const double *x, size_t n, uint64_t *a)
+{
+    memset(s->count, 0, sizeof s->count);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(x[i])) continue;
+        uint64_t k = key_of(x[i]);
+        a[m++] = k;
+        for (int d = 0; d < RADIX_DIGITS; d++)
+            s->count[d][(k >> (d * RADIX_BITS)) & (RADIX_SIZE - 1)]++;
+    }
+    return m;
+}
+
+/* Turns digit d's counts into offsets; returns 0 when every key has the same digit (the pass
+ * is skipped). */
+static int radix_offsets(size_t *count, size_t m)
+{
     size_t sum = 0;
-    for (unsigned d = 0; d < RADIX_SIZE; d++) {
-        if (count[d] == n) return 0;
-        size_t c = count[d];
-        count[d] = sum;
+    for (unsigned v = 0; v < RADIX_SIZE; v++) {
+        if (count[v] == m) return 0;
+        size_t c = count[v];
+        count[v] = sum;
         sum += c;
     }
-    for (size_t i = 0; i < n; i++)
-        dst[count[(src[i] >> shift) & (RADIX_SIZE - 1)]++] = src[i];
     return 1;
 }
 
-/* Writes the non-NaN values of x[0..n) to *out in ascending order (malloc'd, caller frees);
- * returns how many, or (size_t)-1 when out of memory. */
-static size_t sorted_copy(const double *x, size_t n, double **out)
+/* Sorts the non-NaN values of x[0..n) into *out (ascending doubles, stored in place of their
+ * keys), using *spare as the other buffer; the two may be swapped. Returns how many. */
+static size_t sort_into(report_scratch *s, const double *x, size_t n, uint64_t **out,
+                        uint64_t **spare)
 {
-    uint64_t *a = malloc((n + 1) * sizeof *a), *b = malloc((n + 1) * sizeof *b);
-    if (!a || !b) {
-        free(a);
-        free(b);
-        return (size_t)-1;
+    uint64_t *a = *out, *b = *spare;
+    size_t m = load_keys(s, x, n, a);
+    for (int d = 0; d < RADIX_DIGITS; d++) {
+        size_t *count = s->count[d];
+        if (!radix_offsets(count, m)) continue;
+        int shift = d * RADIX_BITS;
+        for (size_t i = 0; i < m; i++)
+            b[count[(a[i] >> shift) & (RADIX_SIZE - 1)]++] = a[i];
+        uint64_t *t = a;
+        a = b, b = t;
     }
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(x[i])) a[m++] = key_of(x[i]);
-    for (int shift = 0; shift < 64; shift += RADIX_BITS)
-        if (radix_pass(a, b, m, shift)) {
-            uint64_t *t = a;
-            a = b;
-            b = t;
-        }
-    double *d = (double *)b; /* same size as uint64_t: convert in place into the spare array */
+    double *v = (double *)a; /* same size as uint64_t: convert in place */
     for (size_t i = 0; i < m; i++)
-        d[i] = value_of(a[i]);
-    free(a);
-    *out = d;
+        v[i] = value_of(a[i]);
+    *out = a, *spare = b;
     return m;
 }
 
@@ -135,7 +185,7 @@ static kstatus build_ref(report_feature *f, const double *s, size_t m, drift_ref
 {
     kerr e = {0};
     kstatus st = f->kind == DRIFT_NUMERIC
-                     ? drift_ref_build(s, m, 0, ref, &e)
+                     ? drift_ref_build_sorted(s, m, f->n_ref - m, 0, ref, &e)
                      : drift_ref_build_categorical(s, m, f->n_categories, ref, &e);
     if (st) fail(f, st, e.msg);
     return st;
@@ -150,17 +200,18 @@ static kstatus score_sorted(report_feature *f, const drift_thresholds *t, const 
     if (st) return st;
     drift_ref_get_info(ref, &f->info);
     f->info.missing = (int64_t)(f->n_ref - mr);
-    if (drift_score(ref, sc, mc, &f->scores) || copy_histogram(f, ref)) {
+    drift_score_sorted(ref, sc, mc, f->n_cur - mc, &f->scores);
+    if (copy_histogram(f, ref)) {
         drift_ref_free(ref);
         return fail(f, K_NOMEM, "out of memory");
     }
     drift_ref_free(ref);
-    f->scores.missing = (int64_t)(f->n_cur - mc);
     count_current(f, sc, mc);
     drift_scores verdict = f->scores;
     if (f->kind == DRIFT_NUMERIC && mc) {
-        f->exact_ks = drift_exact_ks(sr, mr, sc, mc);
-        f->exact_w = drift_exact_wasserstein(sr, mr, sc, mc) / fmax(f->info.std, DRIFT_STD_FLOOR);
+        f->exact_ks = drift_exact_ks_sorted(sr, mr, sc, mc);
+        f->exact_w =
+            drift_exact_wasserstein_sorted(sr, mr, sc, mc) / fmax(f->info.std, DRIFT_STD_FLOOR);
         verdict.ks = f->exact_ks;
         verdict.wasserstein = f->exact_w;
     }
@@ -169,21 +220,26 @@ static kstatus score_sorted(report_feature *f, const drift_thresholds *t, const 
     return K_OK;
 }
 
-kstatus report_feature_score(report_feature *f, const drift_thresholds *t)
+kstatus report_feature_score_with(report_feature *f, const drift_thresholds *t, report_scratch *s)
 {
     f->exact_ks = f->exact_w = NAN;
-    double *sr = NULL, *sc = NULL;
-    size_t mr = sorted_copy(f->ref, f->n_ref, &sr);
-    size_t mc = mr == (size_t)-1 ? mr : sorted_copy(f->cur, f->n_cur, &sc);
-    kstatus st;
-    if (mr == (size_t)-1 || mc == (size_t)-1)
-        st = fail(f, K_NOMEM, "out of memory");
-    else if (mr == 0)
-        st = (report_feature_skip(f, "no value in the reference file"), K_OK);
-    else
-        st = score_sorted(f, t, sr, mr, sc, mc);
-    free(sr);
-    free(sc);
+    size_t n = (f->n_ref > f->n_cur ? f->n_ref : f->n_cur) + 1;
+    if (scratch_reserve(s, n)) return fail(f, K_NOMEM, "out of memory");
+    size_t mr = sort_into(s, f->ref, f->n_ref, &s->ref, &s->tmp);
+    size_t mc = sort_into(s, f->cur, f->n_cur, &s->cur, &s->tmp);
+    if (mr == 0) return report_feature_skip(f, "no value in the reference file"), K_OK;
+    return score_sorted(f, t, (const double *)s->ref, mr, (const double *)s->cur, mc);
+}
+
+kstatus report_feature_score(report_feature *f, const drift_thresholds *t)
+{
+    report_scratch *s = report_scratch_new();
+    if (!s) {
+        f->exact_ks = f->exact_w = NAN;
+        return fail(f, K_NOMEM, "out of memory");
+    }
+    kstatus st = report_feature_score_with(f, t, s);
+    report_scratch_free(s);
     return st;
 }
 
@@ -198,10 +254,14 @@ void report_feature_free(report_feature *f)
 
 void report_summarize(report *r)
 {
-    r->n_compared = r->n_drifted = 0;
+    r->n_compared = r->n_drifted = r->prediction_drift = 0;
     for (int i = 0; i < r->n_features; i++) {
         const report_feature *f = &r->features[i];
         if (f->state != REPORT_COMPARED) continue;
+        if (f->model_output) {
+            r->prediction_drift |= f->level >= DRIFT_SIGNIFICANT;
+            continue;
+        }
         r->n_compared++;
         r->n_drifted += f->level >= DRIFT_SIGNIFICANT;
     }
@@ -273,6 +333,7 @@ static json_object *feature_json(const report_feature *f)
     json_object_object_add(
         o, "type", json_object_new_string(f->kind == DRIFT_NUMERIC ? "numeric" : "categorical"));
     json_object_object_add(o, "verdict", json_object_new_string(report_feature_verdict(f)));
+    json_object_object_add(o, "model_output", json_object_new_boolean(f->model_output));
     if (f->state != REPORT_COMPARED) {
         json_object_object_add(o, "reason", json_object_new_string(f->reason));
         return o;
@@ -308,6 +369,9 @@ json_object *report_to_json(const report *r)
     json_object_object_add(o, "share_threshold", json_object_new_double(r->share_threshold));
     json_object_object_add(o, "n_compared", json_object_new_int(r->n_compared));
     json_object_object_add(o, "n_drifted", json_object_new_int(r->n_drifted));
+    json_object_object_add(o, "model", r->model ? json_object_new_string(r->model) : NULL);
+    if (r->model)
+        json_object_object_add(o, "prediction_drift", json_object_new_boolean(r->prediction_drift));
     for (int i = 0; i < r->n_features; i++)
         json_object_array_add(fs, feature_json(&r->features[i]));
     json_object_object_add(o, "features", fs);
@@ -371,6 +435,12 @@ static kstatus html_head(const report *r, buf *b)
                         r->cur_rows, r->dataset_drift ? "drift" : "ok",
                         r->dataset_drift ? "Dataset drift" : "No dataset drift", r->n_drifted,
                         r->n_compared, r->share, r->share_threshold);
+    if (!st && r->model) st = buf_append_str(b, "<p>Model: <code>");
+    if (!st && r->model) st = html_escaped(b, r->model);
+    if (!st && r->model)
+        st = buf_printf(b, "</code> &middot; <span class=\"%s\">%s</span></p>\n",
+                        r->prediction_drift ? "drift" : "ok",
+                        r->prediction_drift ? "prediction drift" : "no prediction drift");
     return st;
 }
 

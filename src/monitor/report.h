@@ -28,6 +28,8 @@ typedef struct {
     int n_categories;
     const double *ref, *cur;
     size_t n_ref, n_cur;
+    int model_output; /* 1: a model's prediction or confidence, not an input column; such
+                         entries are left out of the dataset drift share */
 
     report_state state;
     char reason[200];    /* skipped / failed: why */
@@ -51,6 +53,16 @@ void report_feature_skip(report_feature *f, const char *fmt, ...)
  * returns K_OK or the failure's status. */
 kstatus report_feature_score(report_feature *f, const drift_thresholds *t);
 
+/* Sorting buffers one thread reuses from one feature to the next, so scoring many large
+ * features does not allocate (and fault in) fresh memory for each. Not shareable between
+ * threads. */
+typedef struct report_scratch report_scratch;
+report_scratch *report_scratch_new(void); /* NULL when out of memory */
+void report_scratch_free(report_scratch *s);
+
+/* report_feature_score with the buffers of s (grown as needed). */
+kstatus report_feature_score_with(report_feature *f, const drift_thresholds *t, report_scratch *s);
+
 /* Frees what report_feature_score allocated (not the columns). */
 void report_feature_free(report_feature *f);
 
@@ -65,13 +77,16 @@ typedef struct {
     const char *const *only_cur;
     int n_only_cur;
     double share_threshold; /* dataset drift when share >= this (Evidently: 0.5) */
+    const char *model;      /* the model whose outputs are compared, or NULL */
     /* filled by report_summarize */
     int n_compared, n_drifted;
     double share;
     int dataset_drift;
+    int prediction_drift; /* a model output drifted (level >= DRIFT_SIGNIFICANT) */
 } report;
 
-/* Counts compared and drifted features (level >= DRIFT_SIGNIFICANT) and sets the verdict. */
+/* Counts compared and drifted input features (level >= DRIFT_SIGNIFICANT) and sets the dataset
+ * verdict; model outputs only set prediction_drift. */
 void report_summarize(report *r);
 
 /* Returns the feature's verdict word: "drift", "moderate", "no drift", "skipped", "failed". */

@@ -6,7 +6,10 @@ Features: 'shifted' (mean +0.8 sd: drift), 'same' (same distribution: no drift),
 skipped). Exact scores must match to TOL: exact_ks == scipy.stats.ks_2samp statistic,
 exact_wasserstein == wasserstein_distance / np.std(ref), JS == jensenshannon(base=2) on the bin
 counts (which are recomputed from the data with numpy), decile edges == np.quantile.
-Then the HTML report, and the exit codes of the error cases. Exits 1 on any failure.
+Then the HTML report, and the exit codes of the error cases. --model: an XGBoost classifier
+(registered, used as NAME@VERSION) and regressor (a .kiln file) trained on 'shifted' and 'same';
+the 'prediction' / 'confidence' entries must match scipy on the model's own outputs (`kiln
+predict` on the same files) and the classifier's prediction must drift. Exits 1 on any failure.
 """
 import json
 import math
@@ -170,12 +173,96 @@ def check_errors():
     check(rc == 0 and "same" in out and "holes" not in out, "--columns selects features")
 
 
+def kiln(*args):
+    return subprocess.run([KILN, *args], capture_output=True, text=True, timeout=120)
+
+
+def train_models(ref):
+    """Imports an XGBoost classifier and regressor on (shifted, same) as .kiln files."""
+    import pandas as pd
+    import xgboost as xgb
+    X = pd.DataFrame({"shifted": ref["shifted"], "same": ref["same"]})
+    y = (X["shifted"] + 0.3 * X["same"] > 0).astype(int)
+    clf = xgb.XGBClassifier(n_estimators=8, max_depth=3, random_state=1).fit(X, y)
+    reg = xgb.XGBRegressor(n_estimators=8, max_depth=3, random_state=1).fit(
+        X, 2 * X["shifted"] - X["same"])
+    paths = {}
+    for name, m in (("clf", clf), ("reg", reg)):
+        src, pkg = os.path.join(DIR, name + ".json"), os.path.join(DIR, name + ".kiln")
+        m.save_model(src)
+        r = kiln("import", src, "-o", pkg)
+        check(r.returncode == 0, f"kiln import {name}: {r.stderr.strip()}")
+        paths[name] = pkg
+    return paths
+
+
+def model_outputs(pkg, csv):
+    """The model's predictions on csv, from `kiln predict`: (prediction, confidence)."""
+    out = os.path.join(DIR, "pred.csv")
+    r = kiln("predict", pkg, "--input", csv, "--output", out)
+    check(r.returncode == 0, f"kiln predict {os.path.basename(csv)}: {r.stderr.strip()}")
+    with open(out) as f:
+        header = f.readline().strip().split(",")
+        rows = [line.strip().split(",") for line in f if line.strip()]
+    if header[1:] and header[1].startswith("proba_"):
+        p = np.asarray([[float(v) for v in row[1:]] for row in rows])
+        return np.argmax(p, axis=1), np.max(p, axis=1)
+    return np.asarray([float(row[0]) for row in rows]), None
+
+
+def check_model(paths):
+    ref, cur = os.path.join(DIR, "ref.csv"), os.path.join(DIR, "cur.csv")
+    home = os.path.join(DIR, "home")
+    r = kiln("models", "register", paths["clf"], "--name", "drifty", "--home", home)
+    check(r.returncode == 0, f"register the classifier: {r.stderr.strip()}")
+    rc, out, err = run(ref, cur, "--json", "--model", "drifty@1", "--home", home,
+                       "--html", os.path.join(DIR, "model.html"))
+    check(rc == 0, f"--model drifty@1: exit {rc} {err.strip()}")
+    if rc == 0:
+        doc = json.loads(out)
+        feats = {f["name"]: f for f in doc["features"]}
+        (pr, cr), (pc, cc) = model_outputs(paths["clf"], ref), model_outputs(paths["clf"], cur)
+        p, c = feats["prediction"], feats["confidence"]
+        check(p["model_output"] and p["type"] == "categorical", "prediction: categorical output")
+        check_categorical(p, pr, pc)
+        check(p["verdict"] == "drift" and doc["prediction_drift"] is True,
+              f"classifier prediction drifts (JS {p['js']:.3f})")
+        check(c["model_output"] and c["type"] == "numeric", "confidence: numeric output")
+        check_numeric(c, cr, cc)
+        check(doc["n_compared"] == 4 and doc["model"] == "drifty@1",
+              "model outputs stay out of the dataset share")
+        with open(os.path.join(DIR, "model.html")) as f:
+            html = f.read()
+        check("drifty@1" in html and html.count("<svg") == 6, "HTML shows the model outputs")
+    rc, out, err = run(ref, cur, "--model", paths["reg"], "--columns", "codes")
+    check(rc == 0 and "prediction" in out and "model" in out and "shifted" not in out,
+          f"--model FILE.kiln with --columns: exit {rc} {err.strip()}")
+    rc, out, err = run(ref, cur, "--json", "--model", paths["reg"])
+    if rc == 0:
+        f = {x["name"]: x for x in json.loads(out)["features"]}["prediction"]
+        (pr, _), (pc, _) = model_outputs(paths["reg"], ref), model_outputs(paths["reg"], cur)
+        check(f["type"] == "numeric" and "confidence" not in out, "regressor: one numeric output")
+        check_numeric(f, pr, pc)
+    one = os.path.join(DIR, "one.csv")
+    with open(one, "w") as fh:
+        fh.write("shifted\n1\n2\n")
+    for what, args in (("unknown model ref", [ref, cur, "--model", "nope@3", "--home", home]),
+                       ("missing model file", [ref, cur, "--model", "no.kiln"]),
+                       ("CSV lacks a model feature", [one, one, "--model", paths["reg"]])):
+        rc, _, err = run(*args)
+        check(rc == 1 and err.startswith("kiln") and err.strip().count("\n") == 0,
+              f"{what}: exit {rc} (want 1): {err.strip()}")
+    rc, _, err = run(ref, cur, "--model", "")
+    check(rc == 2, f"empty --model: exit {rc} (want 2)")
+
+
 def main():
     ref, cur = make_data()
     compared = check_report(ref, cur)
     if compared:
         check_html(compared)
     check_errors()
+    check_model(train_models(ref))
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
 
