@@ -17,7 +17,8 @@
 #   BENCH_THREADS   wrk threads (default 2)
 #   BENCH_WARMUP    seconds of unmeasured load before each target's runs (default 1; 0 = none)
 #   BENCH_TARGETS   subset of "nginx kiln kiln-nomon fastapi" to run (default all; kiln = the three
-#                   kiln rows; kiln-nomon = /predict with metrics off, the monitoring overhead)
+#                   kiln rows; kiln-nomon = /predict and the batch with metrics off, the
+#                   monitoring overhead)
 #   BENCH_OUT       output directory (default bench/out); models are cached in $BENCH_OUT/serve
 #   KILN_BUILD      build directory holding kiln (default build); KILN overrides the binary
 #   PYTHON          Debian's interpreter with xgboost, scikit-learn, fastapi, uvicorn
@@ -304,8 +305,9 @@ run_kiln() {
     stop_server
 }
 
-# The /predict row again with monitoring off (no metrics, no feedback, no drift reference, no
-# prediction log): kiln / kiln-nomon is what monitoring costs.
+# The /predict and batch rows again with monitoring off (no metrics, no feedback, no drift
+# reference, no prediction log): kiln / kiln-nomon and kiln-batch / kiln-nomon-batch are what
+# monitoring costs.
 run_kiln_nomon() {
     [[ -x $kiln ]] || return 0
     local port
@@ -317,9 +319,11 @@ run_kiln_nomon() {
     if ! wait_ready "$port" "$server_pid" 30; then
         stop_server
         skip_target kiln-nomon 1 "failed: kiln serve did not start"
+        skip_target kiln-nomon-batch 64 "failed: kiln serve did not start"
         return 0
     fi
     bench_target kiln-nomon "http://127.0.0.1:$port/predict" "$work/predict.json" 1
+    bench_target kiln-nomon-batch "http://127.0.0.1:$port/models/demo/predict" "$work/batch.json" 64
     stop_server
 }
 

@@ -13,6 +13,7 @@
 #include "monitor/feedback.h"
 #include "monitor/metrics.h"
 #include "monitor/predlog.h"
+#include "serve/alerter.h"
 #include "serve/config.h"
 #include "serve/loader.h"
 #include "serve/server.h"
@@ -238,6 +239,11 @@ static int open_predlog(const serve_args *a, kpredlog **out)
     return *out ? EXIT_OK : cli_fail(&e);
 }
 
+static void metrics_text(void *ctx, buf *out)
+{
+    kserve_metrics_text(ctx, out);
+}
+
 static int serve(serve_args *a, const kreg_options *reg)
 {
     kserve_config *c = &a->c;
@@ -273,7 +279,8 @@ static int serve(serve_args *a, const kreg_options *reg)
                              .batch_max = c->batch_max,
                              .batch_delay_us = c->batch_delay_us,
                              .batch_queue = c->batch_queue,
-                             .drift_window = c->drift_window};
+                             .drift_window = c->drift_window,
+                             .drift_window_s = c->drift_window_seconds};
     if (models) kms_set_features(models, &features);
     if (!models || kloader_new(models, &lo, &l, &e)) rc = cli_fail(&e);
     if (!rc && c->default_model[0]) kms_set_default(models, c->default_model);
@@ -296,6 +303,12 @@ static int serve(serve_args *a, const kreg_options *reg)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread started from here inherits it */
     signal(SIGPIPE, SIG_IGN);
     kserver *srv = NULL;
+    kalerter *alerter = NULL;
+    if (!rc && c->alerts) {
+        kalerter_options ao = {c->alerts, metrics_text, &ctx, event, NULL};
+        if (kalerter_start(&ao, &alerter, &e)) rc = cli_fail(&e);
+        ctx.alerter = alerter;
+    }
     if (!rc && kloader_start(l, &e)) rc = cli_fail(&e);
     if (!rc && kserver_start(&ctx, &so, &srv, &e)) rc = cli_fail(&e);
     if (!rc) {
@@ -306,6 +319,7 @@ static int serve(serve_args *a, const kreg_options *reg)
         run_until_stopped(srv, l, c->shutdown_timeout_s, &set);
     }
     kserver_stop(srv);
+    kalerter_stop(alerter); /* after the server: /metrics and /alerts read it */
     kloader_free(l);
     kms_free(models);
     kmetrics_free(metrics);
@@ -326,6 +340,7 @@ int cmd_serve(int argc, char **argv)
     int need_registry = a->c.n_refs > 0 || a->c.n_files == 0;
     if (!rc && need_registry) rc = cli_registry_location(&a->reg, &loc);
     if (!rc) rc = serve(a, need_registry ? &loc.options : NULL);
+    kserve_config_release(&a->c);
     free(a);
     return rc;
 }

@@ -23,17 +23,21 @@ typedef struct {
     uint8_t labelled;
     uint32_t hash; /* low bits of the id's hash, to unlink it when overwritten */
     uint32_t t;    /* seconds since the kfeedback was created */
-    uint32_t next; /* next entry in its bucket, 1-based; 0 ends the chain */
+    uint32_t seq;  /* insertion number in the shard (wraps) */
+    uint32_t next; /* next (older) entry in its bucket, 1-based; 0 ends the chain */
 } entry;
 
 /* Entries fill slots 0..cap-1 in order, then the oldest (head) is overwritten: arrays grow by
- * doubling up to cap so that memory follows use. */
+ * doubling up to cap so that memory follows use. An overwritten entry is not unlinked (that
+ * would cost a walk of its chain per insert): chains are newest first and eviction is oldest
+ * first, so a link is followed only while it leads to an entry of the same bucket inserted
+ * earlier (by seq); anything else ends the chain. */
 typedef struct {
     pthread_mutex_t lock;
     entry *e;
     double *v;
     uint32_t *bucket; /* 1-based entry index of each chain's newest entry; 0 = empty */
-    uint32_t cap, alloc, len, head, nb;
+    uint32_t cap, alloc, len, head, nb, seq;
 } shard;
 
 /* The ring of the last `cap` joined pairs, growing like a shard. */
@@ -56,12 +60,25 @@ struct kfeedback {
     atomic_ullong count[KFB__COUNT];
 };
 
+#define FNV_BASIS 1469598103934665603ull
+
+/* FNV-1a over s[0..n), continuing from h; hash_done mixes the result (split so that a batch
+ * hashes its request id once and only the row suffix per row). */
+static uint64_t hash_more(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t hash_done(uint64_t h)
+{
+    return h ^ (h >> 29);
+}
+
 static uint64_t hash_id(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h ^ (h >> 29);
+    return hash_done(hash_more(FNV_BASIS, s, strlen(s)));
 }
 
 static uint32_t now_s(const kfeedback *f)
@@ -150,12 +167,26 @@ static void link_entry(shard *s, uint32_t i)
     s->bucket[b] = i + 1;
 }
 
-static void unlink_entry(shard *s, uint32_t i)
+/* The entry a link (1-based, 0 = none) leads to in bucket b, when it still belongs there and
+ * is older than `newer` (when not NULL); else NULL. */
+static entry *follow(const shard *s, uint32_t link, uint32_t b, const entry *newer)
 {
-    uint32_t *p = &s->bucket[s->e[i].hash & (s->nb - 1)];
-    while (*p && *p != i + 1)
-        p = &s->e[*p - 1].next;
-    if (*p) *p = s->e[i].next;
+    if (!link) return NULL;
+    entry *e = &s->e[link - 1];
+    if ((e->hash & (s->nb - 1)) != b) return NULL;
+    if (newer && (uint32_t)(newer->seq - e->seq) - 1 >= s->cap) return NULL;
+    return e;
+}
+
+/* The newest live entry of id (hash h) in s, or NULL. */
+static entry *find(const shard *s, const char *id, uint32_t h)
+{
+    if (!s->nb) return NULL;
+    uint32_t b = h & (s->nb - 1);
+    entry *e = follow(s, s->bucket[b], b, NULL);
+    while (e && strcmp(e->id, id) != 0)
+        e = follow(s, e->next, b, e);
+    return e;
 }
 
 /* Doubles the arrays (at most to cap) and rebuilds the chains, oldest first so that the newest
@@ -192,7 +223,6 @@ static int take_slot(shard *s, int nv, uint32_t *slot)
     }
     *slot = s->head;
     s->head = (s->head + 1) % s->cap;
-    unlink_entry(s, *slot);
     return 1;
 }
 
@@ -206,26 +236,95 @@ static void store_values(const kfeedback *f, double *dst, const double *values, 
     }
 }
 
+/* Stores one prediction in s (locked by the caller). */
+static void put_entry(const kfeedback *f, shard *s, const char *id, size_t len, uint64_t h,
+                      uint32_t t, const double *values, int n_values)
+{
+    uint32_t slot;
+    if (!take_slot(s, f->nv, &slot)) return;
+    entry *e = &s->e[slot];
+    memcpy(e->id, id, len);
+    e->id[len] = '\0';
+    e->labelled = 0;
+    e->hash = (uint32_t)h;
+    e->t = t;
+    e->seq = s->seq++;
+    store_values(f, &s->v[(size_t)slot * (size_t)f->nv], values, n_values);
+    link_entry(s, slot);
+}
+
+static shard *shard_of(kfeedback *f, uint64_t h)
+{
+    return &f->sh[(h >> 56) % (uint64_t)f->nshards];
+}
+
+static int fits(const kfeedback *f, int n_values)
+{
+    return n_values == f->nv || (f->n_classes == 2 && n_values == 1);
+}
+
 void kfeedback_remember(kfeedback *f, const char *request_id, const double *values, int n_values)
 {
     if (!f || !request_id || !values) return;
     size_t len = strlen(request_id);
-    int fits = n_values == f->nv || (f->n_classes == 2 && n_values == 1);
-    if (!fits || len == 0 || len > KFEEDBACK_ID_MAX) return;
+    if (!fits(f, n_values) || len == 0 || len > KFEEDBACK_ID_MAX) return;
     uint64_t h = hash_id(request_id);
-    shard *s = &f->sh[(h >> 56) % (uint64_t)f->nshards];
-    uint32_t t = now_s(f), slot;
+    shard *s = shard_of(f, h);
+    uint32_t t = now_s(f);
     pthread_mutex_lock(&s->lock);
-    if (take_slot(s, f->nv, &slot)) {
-        entry *e = &s->e[slot];
-        memcpy(e->id, request_id, len + 1);
-        e->labelled = 0;
-        e->hash = (uint32_t)h;
-        e->t = t;
-        store_values(f, &s->v[(size_t)slot * (size_t)f->nv], values, n_values);
-        link_entry(s, slot);
-    }
+    put_entry(f, s, request_id, len, h, t, values, n_values);
     pthread_mutex_unlock(&s->lock);
+}
+
+/* ":<i>" into out (at least 22 bytes, not terminated); returns its length. */
+static size_t row_suffix(size_t i, char *out)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i);
+    out[0] = ':';
+    for (size_t k = 0; k < n; k++)
+        out[1 + k] = tmp[n - 1 - k];
+    return n + 1;
+}
+
+/* Rows of a batch are grouped per shard in chunks of CHUNK, so a chunk takes each shard's lock
+ * once; within a shard rows keep their order (the oldest is overwritten first). */
+#define CHUNK 64
+
+typedef struct {
+    uint64_t h;
+    uint8_t len; /* suffix length */
+    char suffix[23];
+} row_id;
+
+static void remember_chunk(kfeedback *f, const char *id, size_t id_len, uint64_t prefix_h,
+                           uint32_t t, const double *values, int n_values, size_t first, size_t n)
+{
+    row_id r[CHUNK];
+    uint32_t pending = 0; /* bit per shard with rows in this chunk */
+    for (size_t k = 0; k < n; k++) {
+        r[k].len = (uint8_t)row_suffix(first + k, r[k].suffix);
+        r[k].h = hash_done(hash_more(prefix_h, r[k].suffix, r[k].len));
+        pending |= 1u << ((r[k].h >> 56) % (uint64_t)f->nshards);
+    }
+    char full[KFEEDBACK_ID_MAX + 1];
+    memcpy(full, id, id_len);
+    for (int sh = 0; sh < f->nshards; sh++) {
+        if (!(pending & (1u << sh))) continue;
+        shard *s = &f->sh[sh];
+        pthread_mutex_lock(&s->lock);
+        for (size_t k = 0; k < n; k++) {
+            if ((int)((r[k].h >> 56) % (uint64_t)f->nshards) != sh) continue;
+            memcpy(full + id_len, r[k].suffix, r[k].len);
+            put_entry(f, s, full, id_len + r[k].len, r[k].h, t,
+                      values + (first + k) * (size_t)n_values, n_values);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
 }
 
 void kfeedback_remember_rows(kfeedback *f, const char *request_id, const double *values,
@@ -236,10 +335,20 @@ void kfeedback_remember_rows(kfeedback *f, const char *request_id, const double 
         kfeedback_remember(f, request_id, values, n_values);
         return;
     }
-    char id[KFEEDBACK_ID_MAX + 32];
-    for (size_t i = 0; i < n_rows; i++) {
-        snprintf(id, sizeof id, "%s:%zu", request_id, i);
-        kfeedback_remember(f, id, values + i * (size_t)n_values, n_values);
+    size_t len = strlen(request_id);
+    if (!fits(f, n_values) || len == 0 || len > KFEEDBACK_ID_MAX) return;
+    uint64_t prefix_h = hash_more(FNV_BASIS, request_id, len);
+    uint32_t t = now_s(f);
+    for (size_t first = 0; first < n_rows; first += CHUNK) {
+        size_t n = n_rows - first < CHUNK ? n_rows - first : CHUNK, last = first + n - 1;
+        /* ids longer than KFEEDBACK_ID_MAX are ignored, as kfeedback_remember does */
+        char tmp[24];
+        if (len + row_suffix(last, tmp) > KFEEDBACK_ID_MAX) {
+            while (n && len + row_suffix(first + n - 1, tmp) > KFEEDBACK_ID_MAX)
+                n--;
+            if (!n) return;
+        }
+        remember_chunk(f, request_id, len, prefix_h, t, values, n_values, first, n);
     }
 }
 
@@ -317,10 +426,8 @@ static kfeedback_outcome join(kfeedback *f, const char *request_id, const char *
     double pred[KFEEDBACK_MAX_CLASSES], truth = 0;
     kfeedback_outcome out = KFB_UNKNOWN;
     pthread_mutex_lock(&s->lock);
-    uint32_t i = s->nb ? s->bucket[(uint32_t)h & (s->nb - 1)] : 0;
-    while (i && strcmp(s->e[i - 1].id, request_id) != 0)
-        i = s->e[i - 1].next;
-    entry *e = i ? &s->e[i - 1] : NULL;
+    entry *e = find(s, request_id, (uint32_t)h);
+    uint32_t i = e ? (uint32_t)(e - s->e) + 1 : 0;
     if (e && t - e->t <= f->window_s) {
         out = e->labelled                       ? KFB_DUPLICATE
               : resolve(f, text, label, &truth) ? KFB_JOINED

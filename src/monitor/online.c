@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "monitor/drift.h"
 #include "monitor/metrics.h"
@@ -17,8 +18,15 @@ typedef struct {
     const char *name; /* owned by the spec, or KDRIFT_PREDICTION */
     int column;       /* feature index, -1 for the prediction */
     drift_ref *ref;
-    drift_window *win;
+    double *vals; /* ring of cap values; positions are the kdrift's (every feature gets a value
+                     per row) */
 } tracked;
+
+/* Rows observed during one clock second: the time window drops whole buckets. */
+typedef struct {
+    int64_t sec;
+    size_t rows;
+} tbucket;
 
 struct kdrift {
     pthread_mutex_t lock;
@@ -26,6 +34,13 @@ struct kdrift {
     int n;
     tracked *t;
     drift_thresholds th;
+    size_t cap, len, head; /* the rows' ring: head is where the next row goes */
+    drift_window *scratch; /* the live values of one feature, for scoring */
+    uint32_t window_s;     /* 0: no time window */
+    kdrift_clock clock;
+    void *clock_ctx;
+    tbucket *tb; /* ring of buckets, oldest first from tb_head; their rows sum to len */
+    size_t tb_cap, tb_len, tb_head;
 };
 
 /* ---- building references (kiln import --reference) ------------------------------------ */
@@ -83,8 +98,7 @@ static int column_of(const kspec *s, const char *name)
     return -2;
 }
 
-static kstatus track(kdrift *d, const kspec *s, const char *name, json_object *ref_json,
-                     size_t window, kerr *e)
+static kstatus track(kdrift *d, const kspec *s, const char *name, json_object *ref_json, kerr *e)
 {
     int col = column_of(s, name);
     if (col == -2)
@@ -93,7 +107,8 @@ static kstatus track(kdrift *d, const kspec *s, const char *name, json_object *r
     t->name = col >= 0 ? s->features[col].name : KDRIFT_PREDICTION;
     t->column = col;
     kstatus st = drift_ref_from_json(ref_json, &t->ref, e);
-    if (!st) st = drift_window_new(window, &t->win, e);
+    if (!st && !(t->vals = malloc(d->cap * sizeof *t->vals)))
+        st = kerr_set(e, K_NOMEM, "out of memory");
     if (st) {
         drift_ref_free(t->ref);
         return st;
@@ -102,7 +117,33 @@ static kstatus track(kdrift *d, const kspec *s, const char *name, json_object *r
     return K_OK;
 }
 
-kstatus kdrift_new(const kspec *s, size_t window, kdrift **out, kerr *e)
+static int64_t monotonic_s(void *ctx)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* The ring state: window rows, the scoring scratch, time buckets when window_s > 0. */
+static kstatus init_state(kdrift *d, size_t window, uint32_t window_s, size_t max, kerr *e)
+{
+    kstatus st = drift_window_new(window, &d->scratch, e);
+    if (st) return st;
+    d->cap = window;
+    d->window_s = window_s;
+    d->clock = monotonic_s;
+    if (window_s) {
+        /* after expiry the live seconds are now-window_s..now: at most window_s + 1 buckets */
+        d->tb_cap = (size_t)window_s + 1 < window ? (size_t)window_s + 1 : window;
+        d->tb_cap++;
+        if (!(d->tb = calloc(d->tb_cap, sizeof *d->tb)))
+            return kerr_set(e, K_NOMEM, "out of memory");
+    }
+    if (!(d->t = calloc(max + 1, sizeof *d->t))) return kerr_set(e, K_NOMEM, "out of memory");
+    return K_OK;
+}
+
+kstatus kdrift_new(const kspec *s, size_t window, uint32_t window_s, kdrift **out, kerr *e)
 {
     *out = NULL;
     const char *text = kspec_get_meta(s, "drift_reference");
@@ -115,15 +156,15 @@ kstatus kdrift_new(const kspec *s, size_t window, kdrift **out, kerr *e)
     }
     kdrift *d = calloc(1, sizeof *d);
     size_t max = (size_t)json_object_object_length(features);
-    if (d) d->t = calloc(max + 1, sizeof *d->t);
-    kstatus st = d && d->t ? K_OK : kerr_set(e, K_NOMEM, "out of memory");
+    kstatus st =
+        d ? init_state(d, window, window_s, max, e) : kerr_set(e, K_NOMEM, "out of memory");
     if (!st) {
         d->nf = s->n_features;
         pthread_mutex_init(&d->lock, NULL);
         drift_thresholds_default(&d->th);
         json_object_object_foreach(features, name, ref)
         {
-            if (!st && d->n < (int)max) st = track(d, s, name, ref, window, e);
+            if (!st && d->n < (int)max) st = track(d, s, name, ref, e);
         }
     }
     json_object_put(doc);
@@ -135,16 +176,32 @@ kstatus kdrift_new(const kspec *s, size_t window, kdrift **out, kerr *e)
     return K_OK;
 }
 
+void kdrift_set_clock(kdrift *d, kdrift_clock clock, void *ctx)
+{
+    d->clock = clock ? clock : monotonic_s;
+    d->clock_ctx = ctx;
+}
+
 void kdrift_free(kdrift *d)
 {
     if (!d) return;
     for (int i = 0; i < d->n; i++) {
         drift_ref_free(d->t[i].ref);
-        drift_window_free(d->t[i].win);
+        free(d->t[i].vals);
     }
     if (d->t) pthread_mutex_destroy(&d->lock);
     free(d->t);
+    free(d->tb);
+    drift_window_free(d->scratch);
     free(d);
+}
+
+size_t kdrift_len(kdrift *d)
+{
+    pthread_mutex_lock(&d->lock);
+    size_t n = d->len;
+    pthread_mutex_unlock(&d->lock);
+    return n;
 }
 
 static double prediction_stat(const double *v, int32_t nv, int classifier)
@@ -157,17 +214,79 @@ static double prediction_stat(const double *v, int32_t nv, int classifier)
     return top;
 }
 
+/* ---- the time window: whole seconds leave once older than window_s ---------------------- */
+
+static tbucket *bucket_at(kdrift *d, size_t i) /* i-th oldest */
+{
+    return &d->tb[(d->tb_head + i) % d->tb_cap];
+}
+
+static void drop_oldest_bucket(kdrift *d)
+{
+    d->tb_head = (d->tb_head + 1) % d->tb_cap;
+    d->tb_len--;
+}
+
+/* Drops the buckets of seconds more than window_s before now, and their rows (the oldest). */
+static void expire(kdrift *d, int64_t now)
+{
+    while (d->tb_len && now - bucket_at(d, 0)->sec > (int64_t)d->window_s) {
+        size_t rows = bucket_at(d, 0)->rows;
+        d->len -= rows < d->len ? rows : d->len;
+        drop_oldest_bucket(d);
+    }
+}
+
+/* Counts m new rows in the bucket of `now`, then forgets `evicted` rows from the oldest
+ * buckets (the rows the ring overwrote). */
+static void count_rows(kdrift *d, int64_t now, size_t m, size_t evicted)
+{
+    tbucket *last = d->tb_len ? bucket_at(d, d->tb_len - 1) : NULL;
+    /* same second, a clock that went back, or (never with a monotonic clock) no room left */
+    if (last && (now <= last->sec || d->tb_len == d->tb_cap))
+        last->rows += m;
+    else
+        *bucket_at(d, d->tb_len++) = (tbucket){now, m};
+    while (evicted && d->tb_len) {
+        tbucket *b = bucket_at(d, 0);
+        size_t k = b->rows < evicted ? b->rows : evicted;
+        b->rows -= k;
+        evicted -= k;
+        if (!b->rows) drop_oldest_bucket(d);
+    }
+}
+
+/* ---- observing ------------------------------------------------------------------------- */
+
+/* Writes column `t` of rows first..n-1 into its ring from d->head on. */
+static void push_column(const kdrift *d, tracked *t, const double *rows, const double *values,
+                        int32_t nv, int classifier, size_t first, size_t n)
+{
+    size_t pos = d->head;
+    for (size_t i = first; i < n; i++) {
+        t->vals[pos] = t->column < 0 ? prediction_stat(values + i * (size_t)nv, nv, classifier)
+                                     : rows[i * (size_t)d->nf + (size_t)t->column];
+        if (++pos == d->cap) pos = 0;
+    }
+}
+
 void kdrift_observe(kdrift *d, const double *rows, const double *values, int32_t nv, int classifier,
                     size_t n)
 {
+    if (!n) return;
+    size_t first = n > d->cap ? n - d->cap : 0, m = n - first; /* only the last cap rows stay */
     pthread_mutex_lock(&d->lock);
-    for (int k = 0; k < d->n; k++) {
-        tracked *t = &d->t[k];
-        for (size_t i = 0; i < n; i++)
-            drift_window_push(t->win, t->column < 0
-                                          ? prediction_stat(values + i * (size_t)nv, nv, classifier)
-                                          : rows[i * (size_t)d->nf + t->column]);
+    int64_t now = 0;
+    if (d->window_s) {
+        now = d->clock(d->clock_ctx);
+        expire(d, now);
     }
+    for (int k = 0; k < d->n; k++)
+        push_column(d, &d->t[k], rows, values, nv, classifier, first, n);
+    size_t len = d->len + m > d->cap ? d->cap : d->len + m;
+    if (d->window_s) count_rows(d, now, m, d->len + m - len);
+    d->head = (d->head + m) % d->cap;
+    d->len = len;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -205,16 +324,27 @@ static void write_scores(buf *out, buf *l, const drift_scores *s)
     l->len = base;
 }
 
+/* Scores the live values of t (copied into the scratch window). */
+static kstatus score_tracked(kdrift *d, const tracked *t, drift_scores *out)
+{
+    drift_window_clear(d->scratch);
+    size_t pos = (d->head + d->cap - d->len) % d->cap;
+    for (size_t i = 0; i < d->len; i++) {
+        drift_window_push(d->scratch, t->vals[pos]);
+        if (++pos == d->cap) pos = 0;
+    }
+    return drift_window_score(d->scratch, t->ref, out);
+}
+
 void kdrift_write(kdrift *d, int which, const char *model, int64_t version, buf *out)
 {
     buf l;
     buf_init(&l, 1024);
     pthread_mutex_lock(&d->lock);
-    for (int k = 0; k < d->n; k++) {
+    if (d->window_s) expire(d, d->clock(d->clock_ctx));
+    for (int k = 0; d->len && k < d->n; k++) {
         drift_scores s;
-        if (drift_window_len(d->t[k].win) == 0 ||
-            drift_window_score(d->t[k].win, d->t[k].ref, &s) != K_OK)
-            continue;
+        if (score_tracked(d, &d->t[k], &s) != K_OK) continue;
         labels_of(&l, model, version, d->t[k].name);
         if (which == 0)
             write_scores(out, &l, &s);

@@ -1,12 +1,16 @@
 /* online.h — online drift for one served model version: reference statistics per feature (and
  * for the prediction distribution) travel in the model package's metadata as
  * "drift_reference" (JSON built by `kiln import --reference DATA.csv`); the server keeps a
- * sliding window of the last N values per feature and scores it against the reference when
- * metrics are scraped (drift.h: PSI, Jensen–Shannon, Wasserstein, KS, chi-square).
+ * sliding window of the last N rows per version (optionally also only those of the last T
+ * seconds) and scores it against the reference when metrics are scraped (drift.h: PSI,
+ * Jensen–Shannon, Wasserstein, KS, chi-square).
  *
- * Observing takes one mutex per version and N_features + 1 ring pushes per row; scoring happens
- * only on scrape. The prediction statistic is the top class probability for classifiers and
- * the predicted value for regressors; it is reported as feature "__prediction__". */
+ * Observing a batch takes one mutex per version, one clock read (time window only) and one
+ * copy of each tracked column into its ring; scoring happens only on scrape. The time window
+ * counts rows per clock second (one small bucket per second, not a timestamp per value), so a
+ * value leaves between T and T + 1 seconds after it came. The prediction statistic is the top
+ * class probability for classifiers and the predicted value for regressors; it is reported as
+ * feature "__prediction__". */
 #ifndef KILN_ONLINE_H
 #define KILN_ONLINE_H
 
@@ -26,9 +30,18 @@ kstatus kdrift_reference_json(const kspec *s, const double *rows, size_t n, cons
                               char **out, kerr *e);
 
 /* Online drift state for a version whose spec carries "drift_reference" (else *out = NULL and
- * K_OK). `window` values are kept per feature. */
-kstatus kdrift_new(const kspec *s, size_t window, kdrift **out, kerr *e);
+ * K_OK). The last `window` rows (1..DRIFT_MAX_WINDOW) are kept; when window_s > 0, rows also
+ * leave once more than window_s seconds old (whole clock seconds). */
+kstatus kdrift_new(const kspec *s, size_t window, uint32_t window_s, kdrift **out, kerr *e);
 void kdrift_free(kdrift *d);
+
+/* A clock in whole seconds that never goes back (default: CLOCK_MONOTONIC); ctx is passed
+ * through. kdrift_set_clock (NULL: the default) is for tests; call it before observing. */
+typedef int64_t (*kdrift_clock)(void *ctx);
+void kdrift_set_clock(kdrift *d, kdrift_clock clock, void *ctx);
+
+/* Rows in the window now (as of the last observe or write). Thread-safe. */
+size_t kdrift_len(kdrift *d);
 
 /* Pushes n rows and their predictions (nv values per row: class probabilities, or the value of
  * a regressor). Thread-safe. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "data/yaml.h"
+#include "monitor/alerts.h"
 #include "store/registry.h"
 
 void kserve_config_defaults(kserve_config *c)
@@ -35,6 +36,12 @@ void kserve_config_defaults(kserve_config *c)
     c->shutdown_timeout_s = 10;
     snprintf(c->default_alias, sizeof c->default_alias, "production");
     c->poll_ms = 250;
+}
+
+void kserve_config_release(kserve_config *c)
+{
+    kalerts_free(c->alerts);
+    c->alerts = NULL;
 }
 
 static kstatus set_uint(const char *key, const char *v, unsigned long long lo,
@@ -116,6 +123,7 @@ static const setting settings[] = {
     U("batch_delay_us", batch_delay_us, 0, 1000000),
     U("batch_queue", batch_queue, 1, 10000000),
     U("drift_window", drift_window, 10, 10000000),
+    U("drift_window_seconds", drift_window_seconds, 0, 31 * 86400),
     B("feedback", feedback),
     U("feedback_max_pending", feedback_max_pending, 0, 100000000),
     U("feedback_window_s", feedback_window_s, 0, 31 * 86400),
@@ -229,6 +237,16 @@ static kstatus apply_serve(kserve_config *c, json_object *v, kerr *e)
     return K_OK;
 }
 
+static kstatus apply_alerts(kserve_config *c, json_object *v, kerr *e)
+{
+    struct kalerts *a;
+    kstatus st = kalerts_new(v, &a, e);
+    if (st) return st;
+    kalerts_free(c->alerts);
+    c->alerts = a;
+    return K_OK;
+}
+
 static int is_section(const char *key)
 {
     return !strcmp(key, "limits") || !strcmp(key, "registry") || !strcmp(key, "throughput") ||
@@ -245,6 +263,8 @@ static kstatus apply_object(kserve_config *c, json_object *doc, kerr *e)
             st = apply_models(c, v, e);
         else if (!strcmp(key, "serve"))
             st = apply_serve(c, v, e);
+        else if (!strcmp(key, "alerts"))
+            st = apply_alerts(c, v, e);
         else if (is_section(key) && json_object_is_type(v, json_type_object))
             st = apply_object(c, v, e);
         else if (json_object_is_type(v, json_type_object) ||

@@ -27,6 +27,7 @@ typedef struct {
     unsigned batch_delay_us;            /* 200 */
     int batch_queue;                    /* 1024 */
     size_t drift_window;                /* 1000 values per feature for online drift */
+    unsigned drift_window_seconds;      /* 0: no time limit on the drift window */
     int feedback;                       /* 1: POST /feedback and online accuracy (default) */
     size_t feedback_max_pending;        /* predictions remembered for feedback; 0 = 100000 */
     unsigned feedback_window_s;         /* how long they are remembered; 0 = 3600 */
@@ -48,11 +49,14 @@ typedef struct {
     char default_alias[65];  /* "production" */
     char default_model[130]; /* the model /predict uses; "" = the first loaded */
     int poll_ms;             /* 250 */
+    struct kalerts *alerts;  /* kiln.yaml's alerts: section, parsed; NULL: none. Owned. */
     /* registry location ("" = the usual KILN_HOME resolution) */
     char home[KCONF_STR], store[KCONF_STR], artifacts[KCONF_STR];
 } kserve_config;
 
 void kserve_config_defaults(kserve_config *c);
+/* Frees what the configuration owns (the alert rules). */
+void kserve_config_release(kserve_config *c);
 /* Applies a kiln.yaml file; unknown keys are refused (a typo must not be silently ignored). */
 kstatus kserve_config_file(kserve_config *c, const char *path, kerr *e);
 /* Applies KILN_<SETTING> for every setting (KILN_LISTEN, KILN_MAX_BODY_BYTES, KILN_HOME, …). */

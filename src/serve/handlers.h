@@ -34,6 +34,7 @@ typedef struct {
     struct kmetrics *metrics;       /* NULL: no metrics */
     struct kfeedback_hub *feedback; /* NULL: POST /feedback answers 404 */
     struct kpredlog *predlog;       /* NULL: no prediction log */
+    struct kalerter *alerter;       /* NULL: no alert rules */
 } kserve_ctx;
 
 /* A handler gets the path parameters the route captured ({name}, {version}), in order. */
@@ -53,6 +54,9 @@ void h_model_predict(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const cha
 void kfeedback_serve(struct kfeedback_hub *hub, const kserve_limits *lim, const khttp_req *q,
                      khttp_resp *r);
 void h_feedback(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
+/* The whole /metrics exposition (also what alert rules are evaluated over). */
+void kserve_metrics_text(kserve_ctx *c, buf *out);
+void h_alerts(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_metrics(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_model_stats(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);
 void h_openapi(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n);

@@ -9,6 +9,7 @@
 #include "monitor/online.h"
 #include "monitor/process.h"
 #include "monitor/quality.h"
+#include "serve/alerter.h"
 #include "serve/batcher.h"
 #include "serve/cache.h"
 #include "serve/handlers.h"
@@ -88,17 +89,31 @@ static void model_gauges(kserve_ctx *c, buf *out)
     pthread_mutex_unlock(&lock);
 }
 
+void kserve_metrics_text(kserve_ctx *c, buf *out)
+{
+    if (c->metrics) kmetrics_write(c->metrics, out);
+    model_gauges(c, out);
+    if (c->feedback) kfeedback_hub_write(c->feedback, out);
+    if (c->alerter) kalerter_write_metrics(c->alerter, out);
+    process_metrics_write(out);
+    prom_family(out, "kiln_build_info", "gauge", "Kiln's version; the value is always 1.");
+    char labels[64];
+    snprintf(labels, sizeof labels, "version=\"%s\"", c->server_version ? c->server_version : "");
+    prom_sample(out, "kiln_build_info", labels, 1);
+}
+
 void h_metrics(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
 {
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    if (c->metrics) kmetrics_write(c->metrics, &r->body);
-    model_gauges(c, &r->body);
-    if (c->feedback) kfeedback_hub_write(c->feedback, &r->body);
-    process_metrics_write(&r->body);
-    prom_family(&r->body, "kiln_build_info", "gauge", "Kiln's version; the value is always 1.");
-    char labels[64];
-    snprintf(labels, sizeof labels, "version=\"%s\"", c->server_version ? c->server_version : "");
-    prom_sample(&r->body, "kiln_build_info", labels, 1);
+    kserve_metrics_text(c, &r->body);
+}
+
+void h_alerts(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
+{
+    if (c->alerter)
+        kalerts_write_json(kalerter_rules(c->alerter), &r->body);
+    else
+        buf_append_str(&r->body, "{\"alerts\":[]}");
 }
 
 void h_model_stats(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)

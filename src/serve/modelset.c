@@ -117,7 +117,8 @@ kstatus kms_install(kms *s, const char *name, int64_t version, const char *sourc
     r->cache = kcache_new(f.cache_bytes, f.cache_ttl_ms);
     r->batcher = kbatcher_new(m, f.batch_max, f.batch_delay_us, f.batch_queue);
     r->quality = kquality_new(kmodel_spec(m));
-    kstatus dst = kdrift_new(kmodel_spec(m), f.drift_window ? f.drift_window : 1000, &r->drift, e);
+    kstatus dst = kdrift_new(kmodel_spec(m), f.drift_window ? f.drift_window : 1000,
+                             f.drift_window_s, &r->drift, e);
     if (dst) {
         kbatcher_free(r->batcher);
         kcache_free(r->cache);

@@ -37,6 +37,7 @@ typedef struct {
     uint32_t batch_delay_us; /* how long a forming batch waits for more rows */
     int batch_queue;         /* rows waiting at most (beyond: 503) */
     size_t drift_window;     /* values kept per feature for online drift; 0 = 1000 */
+    uint32_t drift_window_s; /* and only those of the last that many seconds; 0 = no limit */
 } kms_features;
 
 kms *kms_new(void);

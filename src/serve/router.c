@@ -21,6 +21,7 @@ static const route routes[] = {
     {"POST", "/models/{}/versions/{}/predict", h_model_predict},
     {"GET", "/openapi.json", h_openapi},
     {"GET", "/metrics", h_metrics},
+    {"GET", "/alerts", h_alerts},
     {"GET", "/v2/models/{}/stats", h_model_stats},
     {"GET", "/v2/health/live", oip_live},
     {"GET", "/v2/health/ready", oip_ready},

@@ -174,6 +174,33 @@ check("promtool accepts the exposition with drift metrics", pc.returncode == 0 a
 dp.send_signal(signal.SIGTERM)
 dp.wait(timeout=30)
 
+# drift_window_seconds: drifted rows leave the window by age, not only by count (the row cap,
+# 1000, is never reached here)
+tp, turl = start_kiln("--model", f"demo={refpkg}", "--set", "drift_window=1000",
+                      "--set", "drift_window_seconds=2")
+ts = requests.Session()
+ts.post(turl + "/models/demo/predict", json={"instances": shifted})
+t_drift = time.monotonic()
+ts.post(turl + "/models/demo/predict", json={"instances": ROWS})
+tstatus = samples(ts.get(turl + "/metrics").text, "kiln_feature_drift_status")
+check("drift_window_seconds=2: drifted rows just sent are in the window (mean_radius 2)",
+      tstatus.get("{" + lab + "}") == 2, tstatus.get("{" + lab + "}"))
+fell_back = None
+while time.monotonic() - t_drift < 6:  # the drifted second leaves 2 to 3 s after it ended
+    time.sleep(0.25)
+    ts.post(turl + "/models/demo/predict", json={"instances": ROWS})
+    tstatus = samples(ts.get(turl + "/metrics").text, "kiln_feature_drift_status")
+    if len(tstatus) == 31 and all(v == 0 for v in tstatus.values()):
+        fell_back = time.monotonic() - t_drift
+        break
+check("after about 3 s of normal rows only, every feature is back to 0 (not before 1 s)",
+      fell_back is not None and 1 <= fell_back <= 4.5, (fell_back, {k: v for k, v in tstatus.items() if v}))
+tdrift = samples(ts.get(turl + "/metrics").text, "kiln_feature_drift")
+check("and the window's KS for mean_radius is 0 again (only reference-like rows left)",
+      abs(tdrift.get("{" + lab + ',method="ks"}', 1)) < 1e-12, tdrift.get("{" + lab + ',method="ks"}'))
+tp.send_signal(signal.SIGTERM)
+tp.wait(timeout=30)
+
 # a registered version gets its reference afterwards, and the server uses it
 env = dict(os.environ, KILN_HOME=os.path.join(SCRATCH, "home"), KILN_USER="tester")
 reg = subprocess.run([KILN, "models", "register", os.path.join(ROOT, "examples/demo/model.json"), "--name", "demo",
