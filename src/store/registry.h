@@ -30,7 +30,7 @@ typedef struct kreg kreg;
 
 #define KREG_NAME_MAX 128
 #define KREG_ALIAS_MAX 64
-#define KREG_SCHEMA_VERSION 2
+#define KREG_SCHEMA_VERSION 3
 
 typedef struct {
     const char *store;     /* "postgres://…" or an SQLite path (required) */

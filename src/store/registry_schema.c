@@ -69,6 +69,24 @@ static const char *const migrations[] = {
     "  created_at BIGINT NOT NULL, created_by TEXT NOT NULL,"
     "  PRIMARY KEY (name, version),"
     "  FOREIGN KEY (name, version) REFERENCES model_versions (name, version));",
+    /* 2 -> 3: API keys (argon2id hashes, never secrets) and the hash-chained audit log */
+    "CREATE TABLE api_keys ("
+    "  name TEXT PRIMARY KEY,"
+    "  key_id TEXT NOT NULL UNIQUE,"
+    "  hash TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  models TEXT NOT NULL DEFAULT '',"
+    "  rate TEXT NOT NULL DEFAULT '',"
+    "  created_at BIGINT NOT NULL, created_by TEXT NOT NULL,"
+    "  expires_at BIGINT, revoked_at BIGINT,"
+    "  old_key_id TEXT, old_hash TEXT, old_valid_until BIGINT);"
+    "CREATE TABLE audit_log ("
+    "  seq BIGINT PRIMARY KEY,"
+    "  at_ms BIGINT NOT NULL,"
+    "  actor TEXT NOT NULL, address TEXT NOT NULL,"
+    "  action TEXT NOT NULL, object TEXT NOT NULL, outcome TEXT NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT '',"
+    "  prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KREG_SCHEMA_VERSION, "one migration per schema version");

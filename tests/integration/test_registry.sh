@@ -200,7 +200,7 @@ suite_schema() {
   set_schema 99
   check "a store with a newer schema is refused: upgrade kiln" code 1 k models list
   says "upgrade kiln" || fails=$((fails + 1))
-  set_schema 2
+  set_schema 3
   check "the store works again" code 0 k models list
 }
 
