@@ -2,11 +2,13 @@
  * feature by feature (PSI, JS, Wasserstein, KS), as a table, JSON or a self-contained HTML page;
  * with --model, also of the model's predictions (and top-class confidence) on both files.
  *
- * Loading: each file streams through the ordered block pipeline (data/csv_pipe.h): workers
- * parse blocks into per-slot float64 buffers reused block after block, and the main thread
- * appends them in input order to columns sized up front from the file size, so line numbers
- * in messages are exact and memory is the columns plus a few blocks. Only the columns both
- * files share (and the model's features) are kept. Scoring runs one feature per thread
+ * Loading: each file streams through the ordered block pipeline (data/csv_pipe.h). The columns
+ * are sized up front from the file size and the first block; a worker writes its block's values
+ * straight into them, at the block's line offset (an upper bound of its row offset, known before
+ * parsing), and the main thread closes the gap blank lines leave, if any, as it takes blocks in
+ * input order, so line numbers in messages are exact. A block past the columns' first size is
+ * parsed into its slot's own buffer and appended (growing the columns) instead. Only the columns
+ * both files share (and the model's features) are kept. Scoring runs one feature per thread
  * (src/monitor/report.c). */
 #include <errno.h>
 #include <fcntl.h>
@@ -80,15 +82,19 @@ typedef struct {
     double **cols; /* kept columns, `rows` values each, room for `cap` */
     col_flags *flags;
     size_t rows, cap;
-    size_t bytes;    /* file size (0 when unknown): sizes the columns up front */
-    int named;       /* the error message names the file already */
-    csv_first first; /* the header block, queued first */
+    size_t direct_cap; /* rows workers may write in place: the columns' size before loading */
+    size_t bytes;      /* file size (0 when unknown): sizes the columns up front */
+    int named;         /* the error message names the file already */
+    csv_first first;   /* the header block, queued first */
 } table;
 
 /* One parsed block, kept by its pipeline slot and reused block after block. */
 typedef struct {
     size_t rows, cap;
-    double *vals; /* n_slots columns of `cap` values */
+    int direct;   /* 1: the values went straight into the table's columns at row `base` */
+    size_t base;  /* direct: the row of the block's first value in the columns */
+    double *vals; /* not direct: n_slots columns of `cap` values */
+    double **dst; /* per slot: where the block's values go */
     col_flags *flags;
 } block;
 
@@ -190,30 +196,46 @@ static int parse_record(const table *t, block *b, csv_chunk *c, const csv_record
     }
     for (int i = 0; i < t->n_cols; i++) {
         int s = t->slot[i];
-        if (s >= 0)
-            b->vals[(size_t)s * b->cap + b->rows] =
-                parse_field(&rec->fields[i], &b->flags[s], c, at);
+        if (s >= 0) b->dst[s][b->rows] = parse_field(&rec->fields[i], &b->flags[s], c, at);
     }
     b->rows++;
     return 0;
 }
 
-/* The slot's block, with room for the chunk's records (every record but the last ends with a
- * line feed); NULL when out of memory. */
+/* Points the block's destinations at the table's columns, at the chunk's line offset, when it
+ * fits in them (direct_cap does not change while the pipe runs, and every block that fits comes
+ * before every block that does not, so the columns are not moved under a worker); else at the
+ * slot's own buffer, grown as needed. Returns -1 when out of memory. */
+static int block_target(const table *t, const csv_chunk *c, block *b)
+{
+    size_t need = c->lines + 1; /* every record but the last ends with a line feed */
+    b->direct = c->lines_before + need <= t->direct_cap;
+    b->base = c->lines_before;
+    if (b->direct) {
+        for (int s = 0; s < t->n_slots; s++)
+            b->dst[s] = t->cols[s] + b->base;
+        return 0;
+    }
+    if (need > b->cap) {
+        double *v = realloc(b->vals, need * (size_t)(t->n_slots ? t->n_slots : 1) * sizeof *v);
+        if (!v) return -1;
+        b->vals = v, b->cap = need;
+    }
+    for (int s = 0; s < t->n_slots; s++)
+        b->dst[s] = b->vals + (size_t)s * b->cap;
+    return 0;
+}
+
+/* The slot's block, with room for the chunk's records; NULL when out of memory. */
 static block *slot_block(const table *t, csv_chunk *c)
 {
     block *b = c->user;
     if (!b && (b = calloc(1, sizeof *b)) != NULL) {
         b->flags = calloc((size_t)t->n_slots + 1, sizeof *b->flags);
+        b->dst = calloc((size_t)t->n_slots + 1, sizeof *b->dst);
         c->user = b;
     }
-    if (!b || !b->flags) return NULL;
-    size_t need = csv_count_lines(c->text, c->text + c->len) + 1;
-    if (need > b->cap) {
-        double *v = realloc(b->vals, need * (size_t)(t->n_slots ? t->n_slots : 1) * sizeof *v);
-        if (!v) return NULL;
-        b->vals = v, b->cap = need;
-    }
+    if (!b || !b->flags || !b->dst || block_target(t, c, b)) return NULL;
     b->rows = 0;
     memset(b->flags, 0, ((size_t)t->n_slots + 1) * sizeof *b->flags);
     return b;
@@ -261,6 +283,7 @@ static void block_free(void *ctx, void *user)
     (void)ctx;
     block *b = user;
     free(b->vals);
+    free(b->dst);
     free(b->flags);
     free(b);
 }
@@ -311,9 +334,11 @@ static int join_block(void *ctx, csv_chunk *c, size_t line, kerr *e)
         t->named = 1;
         return -1;
     }
-    if (table_reserve(t, b->rows, c->len)) return kerr_set(e, K_NOMEM, "out of memory"), -1;
+    if (!b->direct && table_reserve(t, b->rows, c->len))
+        return kerr_set(e, K_NOMEM, "out of memory"), -1;
     for (int s = 0; s < t->n_slots; s++) {
-        memcpy(t->cols[s] + t->rows, b->vals + (size_t)s * b->cap, b->rows * sizeof(double));
+        if (!b->direct || b->base != t->rows) /* direct: close the gap of blank lines */
+            memmove(t->cols[s] + t->rows, b->dst[s], b->rows * sizeof(double));
         col_flags *f = &t->flags[s], *bf = &b->flags[s];
         f->inf |= bf->inf;
         if (bf->text && !f->text) *f = *bf, f->sample_line = line + bf->sample_line;
@@ -339,6 +364,13 @@ static int table_load(table *t, int threads, kerr *e)
     t->cols = calloc((size_t)t->n_slots + 1, sizeof *t->cols);
     t->flags = calloc((size_t)t->n_slots + 1, sizeof *t->flags);
     if (!t->cols || !t->flags) return kerr_set(e, K_NOMEM, "out of memory"), -1;
+    if (t->first.block) { /* size the columns from the first block's bytes per line */
+        size_t len = t->first.len - t->first.skip;
+        size_t lines =
+            csv_count_lines(t->first.block + t->first.skip, t->first.block + t->first.len);
+        if (table_reserve(t, lines + 1, len)) return kerr_set(e, K_NOMEM, "out of memory"), -1;
+        t->direct_cap = t->cap;
+    }
     csv_pipe_ops ops = {.ctx = t,
                         .scratch_new = record_new,
                         .scratch_free = record_free,

@@ -2,6 +2,7 @@
 #include "data/csv.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,7 +92,8 @@ int csv_split(const char **pos, const char *end, csv_record *r, kerr *e)
             if (split_quoted(&p, end, r, &used, e)) return -1;
         } else {
             const char *start = p;
-            while (p < end && *p != ',' && *p != '\n') p++;
+            while (p < end && *p != ',' && *p != '\n')
+                p++;
             size_t len = (size_t)(p - start);
             if (len && start[len - 1] == '\r' && (p == end || *p == '\n')) len--;
             if (push_field(r, start, len, e)) return -1;
@@ -118,12 +120,22 @@ kstatus csv_append_field(buf *b, const char *s)
 
 /* ---- block source ---------------------------------------------------------------------------- */
 
+#define POOL_MAX 16 /* recycled blocks kept */
+
 struct csv_source {
     int fd, eof;
     size_t block, max_block;
     char *carry; /* bytes after the last record boundary of the previous read */
     size_t carry_len;
+    char *pool[POOL_MAX]; /* recycled buffers of at least pool_size() bytes */
+    int n_pool;
 };
+
+/* Bytes of a reusable buffer: a block plus a carried partial record of up to a quarter block. */
+static size_t pool_size(const csv_source *s)
+{
+    return s->block + s->block / 4 + 1;
+}
 
 csv_source *csv_source_new(int fd, size_t block, size_t max_block)
 {
@@ -139,7 +151,27 @@ void csv_source_free(csv_source *s)
 {
     if (!s) return;
     free(s->carry);
+    for (int i = 0; i < s->n_pool; i++)
+        free(s->pool[i]);
     free(s);
+}
+
+void csv_source_recycle(csv_source *s, char *block)
+{
+    if (block && s->n_pool < POOL_MAX && malloc_usable_size(block) >= pool_size(s))
+        s->pool[s->n_pool++] = block;
+    else
+        free(block);
+}
+
+/* A buffer of at least n bytes: a recycled one when it is big enough. */
+static char *buffer_get(csv_source *s, size_t n)
+{
+    if (n <= pool_size(s)) {
+        if (s->n_pool) return s->pool[--s->n_pool];
+        n = pool_size(s);
+    }
+    return malloc(n);
 }
 
 /* Offset just past the last record boundary in data[0..len), or 0 when there is none. Blocks
@@ -154,8 +186,10 @@ static size_t last_boundary(const char *data, size_t len)
     size_t cut = 0;
     int in_quotes = 0;
     for (size_t i = 0; i < len; i++) {
-        if (data[i] == '"') in_quotes = !in_quotes;
-        else if (data[i] == '\n' && !in_quotes) cut = i + 1;
+        if (data[i] == '"')
+            in_quotes = !in_quotes;
+        else if (data[i] == '\n' && !in_quotes)
+            cut = i + 1;
     }
     return cut;
 }
@@ -178,7 +212,7 @@ int csv_source_next(csv_source *s, char **block, size_t *len, kerr *e)
     size_t want = s->block;
     for (;;) {
         size_t cap = s->carry_len + want;
-        char *data = malloc(cap + 1);
+        char *data = buffer_get(s, cap + 1);
         if (!data) return kerr_set(e, K_NOMEM, "out of memory reading CSV"), -1;
         if (s->carry_len) memcpy(data, s->carry, s->carry_len);
         ssize_t got = s->eof ? 0 : read_full(s->fd, data + s->carry_len, want);
@@ -192,14 +226,15 @@ int csv_source_next(csv_source *s, char **block, size_t *len, kerr *e)
         s->carry = NULL;
         s->carry_len = 0;
         if (total == 0) {
-            free(data);
+            csv_source_recycle(s, data);
             return 0;
         }
         size_t cut = s->eof ? total : last_boundary(data, total);
         if (cut == 0) { /* no complete record yet: read more, up to the limit */
             if (total >= s->max_block) {
                 free(data);
-                return kerr_set(e, K_LIMIT, "a CSV record is longer than %zu bytes", s->max_block), -1;
+                return kerr_set(e, K_LIMIT, "a CSV record is longer than %zu bytes", s->max_block),
+                       -1;
             }
             s->carry = data;
             s->carry_len = total;

@@ -19,8 +19,10 @@ typedef struct {
 
 typedef struct {
     const csv_pipe_ops *ops;
+    csv_source *src; /* blocks go back to it for reuse */
     slot *slots;
     size_t depth, next_take, n_read;
+    size_t lines_queued; /* line feeds in the blocks queued so far */
     int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -55,7 +57,6 @@ static void process(const csv_pipe_ops *ops, void *scratch, int ok, csv_chunk *c
         kerr_set(&c->err, K_NOMEM, "out of memory");
     else
         ops->work(ops->ctx, scratch, c);
-    c->lines = csv_count_lines(c->text, c->text + c->len);
 }
 
 static void *worker(void *arg)
@@ -86,6 +87,7 @@ static void *worker(void *arg)
 /* Queues text[skip..len) (base is freed later) in the next slot. */
 static void queue_block(pipe_state *q, char *base, size_t len, size_t skip)
 {
+    size_t lines = csv_count_lines(base + skip, base + len);
     pthread_mutex_lock(&q->mu);
     slot *s = &q->slots[q->n_read % q->depth];
     void *user = s->c.user;
@@ -93,6 +95,9 @@ static void queue_block(pipe_state *q, char *base, size_t len, size_t skip)
     s->c.user = user;
     s->c.text = base + skip;
     s->c.len = len - skip;
+    s->c.lines = lines;
+    s->c.lines_before = q->lines_queued;
+    q->lines_queued += lines;
     s->base = base;
     s->state = SLOT_READY;
     q->n_read++;
@@ -121,7 +126,7 @@ static int drain(pipe_state *q, size_t seq, size_t *line, kerr *e)
     int rc = q->ops->drain(q->ops->ctx, &s->c, *line, e);
     if (rc == 0 && s->c.err.code) *e = s->c.err, rc = -1;
     *line += s->c.lines;
-    free(s->base);
+    csv_source_recycle(q->src, s->base);
     s->base = NULL;
     s->state = SLOT_EMPTY;
     return rc;
@@ -176,7 +181,7 @@ int csv_pipe_run(csv_source *src, csv_first *first, int threads, const csv_pipe_
 {
     if (threads < 1) threads = 1;
     if (threads > PIPE_MAX_THREADS) threads = PIPE_MAX_THREADS;
-    pipe_state q = {.ops = ops, .depth = 2 * (size_t)threads};
+    pipe_state q = {.ops = ops, .src = src, .depth = 2 * (size_t)threads};
     q.slots = calloc(q.depth, sizeof *q.slots);
     if (!q.slots) {
         free(first->block);

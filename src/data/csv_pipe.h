@@ -16,12 +16,14 @@
 
 /* One block in flight. */
 typedef struct {
-    char *text;      /* whole records, NUL-terminated; owned by the pipe */
-    size_t len;      /* bytes in text */
-    size_t lines;    /* line feeds in the block (counted by the pipe after `work`) */
-    size_t err_line; /* set with err: the bad record's line, from the block's first line (0) */
-    kerr err;        /* set by `work` on failure */
-    void *user;      /* the slot's result state: kept across blocks, released by slot_free */
+    char *text;          /* whole records, NUL-terminated; owned by the pipe */
+    size_t len;          /* bytes in text */
+    size_t lines;        /* line feeds in the block (counted by the pipe before `work`) */
+    size_t lines_before; /* line feeds in the blocks before this one (header excluded): an
+                            upper bound of the records before it, known before `work` */
+    size_t err_line;     /* set with err: the bad record's line, from the block's first line (0) */
+    kerr err;            /* set by `work` on failure */
+    void *user;          /* the slot's result state: kept across blocks, released by slot_free */
 } csv_chunk;
 
 typedef struct {

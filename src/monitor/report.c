@@ -150,13 +150,13 @@ static kstatus fail(report_feature *f, kstatus st, const char *msg)
     return st;
 }
 
-/* Current-sample histogram on the reference's bins (the rules drift.c uses). */
+/* Current-sample histogram on the reference's bins (the rules drift.c uses). s is sorted, so a
+ * value's bin is never below the previous value's and the edge search resumes where it was. */
 static void count_current(report_feature *f, const double *s, size_t m)
 {
+    int k = 0;
     for (size_t i = 0; i < m; i++) {
-        int k;
         if (f->edges) {
-            k = 0;
             while (k < DRIFT_BINS - 1 && f->edges[k + 1] <= s[i])
                 k++;
         } else {

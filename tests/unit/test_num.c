@@ -49,6 +49,49 @@ static void test_parse_matches_strtod(void **state)
     assert_int_equal(mismatches, 0);
 }
 
+/* Fixed-point text as CSV writers produce it (%.Nf, leading zeros, signs) and edge cases of
+ * the fast paths: 2^53 and 19-digit mantissas, exponents at the exact-power limits, halfway
+ * points between doubles, subnormals and signed zero. */
+static void test_parse_fixed_and_edges(void **state)
+{
+    static const char *const edges[] = {"9007199254740992",
+                                        "9007199254740993",
+                                        "9007199254740995",
+                                        "18446744073709551615",
+                                        "9999999999999999999",
+                                        "1e22",
+                                        "1e23",
+                                        "9007199254740993e22",
+                                        "1.7976931348623157e308",
+                                        "4.9e-324",
+                                        "2.2250738585072011e-308",
+                                        "-0",
+                                        "-0.000000",
+                                        "+000123.450000",
+                                        "0.1",
+                                        "2.5e-23",
+                                        "1234567890123456789e-27",
+                                        "8.98846567431158e307",
+                                        "1.00000000000000011102230246251565404236316680908203125",
+                                        "0.500000000000000166533453693773481063544750213623046875"};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
+        double want = strtod(edges[i], NULL), got;
+        assert_true(num_parse_double(edges[i], strlen(edges[i]), &got));
+        assert_memory_equal(&want, &got, sizeof got);
+    }
+    char text[64];
+    long mismatches = 0;
+    for (int i = 0; i < 1000000; i++) {
+        uint64_t r = next_u64();
+        double v = ((double)(r >> 11) / 9007199254740992.0 - 0.5) * pow(10, (int)(r % 12) - 4);
+        snprintf(text, sizeof text, "%.*f", (int)(next_u64() % 10), v);
+        double want = strtod(text, NULL), got;
+        if (!num_parse_double(text, strlen(text), &got) || memcmp(&want, &got, sizeof got))
+            if (mismatches++ < 5) printf("mismatch: %s -> %a, strtod %a\n", text, got, want);
+    }
+    assert_int_equal(mismatches, 0);
+}
+
 static void test_parse_forms(void **state)
 {
     double v;
@@ -143,6 +186,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_matches_strtod),
+        cmocka_unit_test(test_parse_fixed_and_edges),
         cmocka_unit_test(test_parse_forms),
         cmocka_unit_test(test_format_shortest),
         cmocka_unit_test(test_csv_split),
