@@ -73,6 +73,15 @@ int cmd_runs(int argc, char **argv);
 void cmd_runs_help(void);
 int cmd_store(int argc, char **argv);
 void cmd_store_help(void);
+int cmd_sign(int argc, char **argv);
+void cmd_sign_help(void);
+/* `kiln keys signing-create --out FILE [--force]` (argv[0] is "signing-create"). */
+int cmd_keys_signing_create(int argc, char **argv);
+void cmd_keys_signing_create_help(void);
+int cmd_audit(int argc, char **argv);
+void cmd_audit_help(void);
+int cmd_keys(int argc, char **argv);
+void cmd_keys_help(void);
 /* Computes reference statistics of the model's inputs and predictions from a CSV file (columns
  * named like the features) and stores them in the spec's metadata ("drift_reference"). */
 struct kspec;

@@ -1,5 +1,5 @@
-/* cmd_models_register.c — `kiln models register`: import when needed, then record a new
- * version with its lineage. */
+/* cmd_models_register.c — `kiln models register`: import when needed, check the package's
+ * signature against the policy (model/sign.h), then record a new version with its lineage. */
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include "data/yaml.h"
 #include "model/import.h"
 #include "model/package.h"
+#include "model/sign.h"
 
 #define MAX_TAGS 64
 #define SOURCE_MAX ((size_t)4 << 30)
@@ -19,6 +20,8 @@
 typedef struct {
     kreg_register_req q;
     const char *file, *config;
+    const char *trusted_keys; /* --trusted-keys, else $KILN_TRUSTED_KEYS */
+    int require_signed;       /* --require-signed, else $KILN_REQUIRE_SIGNED_MODELS */
     kformat fmt;
     const char *keys[MAX_TAGS], *values[MAX_TAGS];
     char *tag_text[MAX_TAGS];
@@ -49,6 +52,8 @@ static int parse(int argc, char **argv, reg_args *a, cli_reg_opts *o)
                                          {"run", required_argument, 0, 'r'},
                                          {"dataset", required_argument, 0, 'D'},
                                          {"format", required_argument, 0, 'f'},
+                                         {"trusted-keys", required_argument, 0, 'T'},
+                                         {"require-signed", no_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     const char *cmd = "models register";
     int c;
@@ -74,6 +79,12 @@ static int parse(int argc, char **argv, reg_args *a, cli_reg_opts *o)
             break;
         case 'D':
             a->q.dataset = optarg;
+            break;
+        case 'T':
+            a->trusted_keys = optarg;
+            break;
+        case 'S':
+            a->require_signed = 1;
             break;
         case 'p':
             a->q.parent_version = strtoll(optarg, &end, 10);
@@ -125,6 +136,24 @@ static kstatus package_bytes(const reg_args *a, buf *out, kerr *e)
     return st;
 }
 
+/* The signature policy from flags and environment, applied to the package bytes. */
+static kstatus check_signature(reg_args *a, const buf *pkg, kerr *e)
+{
+    const char *req = getenv("KILN_REQUIRE_SIGNED_MODELS");
+    if (!a->trusted_keys) a->trusted_keys = getenv("KILN_TRUSTED_KEYS");
+    if (req && (!strcmp(req, "true") || !strcmp(req, "1") || !strcmp(req, "yes")))
+        a->require_signed = 1;
+    ksign_trust *t;
+    kstatus st = ksign_trust_new(&t, e);
+    if (!st && a->trusted_keys && *a->trusted_keys &&
+        (st = ksign_trust_load(t, a->trusted_keys, e)))
+        kerr_prefix(e, "trusted keys");
+    if (!st && (st = ksign_check(t, a->require_signed, pkg->data, pkg->len, e)))
+        kerr_prefix(e, "%s: refused", a->q.name);
+    ksign_trust_free(t);
+    return st;
+}
+
 static kstatus load_config(const char *path, char **json, kerr *e)
 {
     json_object *doc;
@@ -171,6 +200,7 @@ int models_register(int argc, char **argv)
         rc = cli_fail(&e);
     if (!rc && a.config && load_config(a.config, &config, &e)) rc = cli_fail(&e);
     if (!rc && package_bytes(&a, &pkg, &e)) rc = cli_fail(&e);
+    if (!rc && check_signature(&a, &pkg, &e)) rc = cli_fail(&e);
     if (!rc) rc = cli_open_registry(&o, &r);
     if (!rc) {
         kreg_version v;

@@ -8,12 +8,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "monitor/feedback.h"
 #include "monitor/metrics.h"
 #include "monitor/predlog.h"
 #include "serve/alerter.h"
+#include "serve/auth.h"
+#include "serve/jwt.h"
 #include "serve/config.h"
 #include "serve/loader.h"
 #include "serve/server.h"
@@ -37,6 +40,7 @@ void cmd_serve_help(void)
         "  --default-model NAME       the model POST /predict uses (default: the first)\n"
         "  --threads N                HTTP threads (default: one per core)\n"
         "  --allow-model-control      enable /v2/repository load, unload and index\n"
+        "  --insecure                 allow a non-loopback --listen with no API keys\n"
         "  --access-log PATH|-|off    one JSON line per request (default -: stderr)\n"
         "  --log-level LEVEL          error, warn, info (default), debug\n"
         "  --set KEY=VALUE            any setting of kiln.yaml (e.g. max_body_bytes=1048576)\n"
@@ -104,6 +108,9 @@ static int flag(serve_args *a, int c, const char *arg)
     case 'A':
         a->c.allow_model_control = 1;
         break;
+    case 'I':
+        a->c.insecure = 1;
+        break;
     case 'a':
         st = kserve_config_set(&a->c, "access_log", arg, &e);
         break;
@@ -134,6 +141,7 @@ static int parse(int argc, char **argv, serve_args *a)
                                          {"default-model", required_argument, 0, 'd'},
                                          {"threads", required_argument, 0, 't'},
                                          {"allow-model-control", no_argument, 0, 'A'},
+                                         {"insecure", no_argument, 0, 'I'},
                                          {"access-log", required_argument, 0, 'a'},
                                          {"log-level", required_argument, 0, 'L'},
                                          {"set", required_argument, 0, 'S'},
@@ -178,6 +186,8 @@ static void fill_loader(const serve_args *a, kloader_options *lo, const kreg_opt
     lo->registry = reg;
     lo->poll_ms = c->poll_ms;
     lo->log = event;
+    lo->trusted_keys = c->trusted_keys;
+    lo->require_signed = c->require_signed_models;
 }
 
 static kstatus control_load(void *ctx, const char *name, kerr *e)
@@ -244,6 +254,68 @@ static void metrics_text(void *ctx, buf *out)
     kserve_metrics_text(ctx, out);
 }
 
+static int is_loopback(const char *host)
+{
+    return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
+/* API key authentication, from the registry's keys. Without a registry in use, one that
+ * already exists is still read (keys live there); none at all means no keys. */
+static int open_jwt(const kserve_config *c, kjwt **out)
+{
+    if (!c->jwt_issuer[0] && !c->jwt_key_file[0] && !c->jwt_jwks_file[0]) return EXIT_OK;
+    kjwt_config jc;
+    kjwt_config_default(&jc);
+    jc.issuer = c->jwt_issuer;
+    jc.audience = c->jwt_audience;
+    jc.algorithms = c->jwt_algorithms;
+    jc.key_file = c->jwt_key_file[0] ? c->jwt_key_file : NULL;
+    jc.jwks_file = c->jwt_jwks_file[0] ? c->jwt_jwks_file : NULL;
+    jc.role_claim = c->jwt_role_claim;
+    jc.leeway_s = c->jwt_leeway_s;
+    kerr e = {0};
+    if (!kjwt_new(&jc, out, &e)) return EXIT_OK;
+    kerr_prefix(&e, "jwt settings");
+    return cli_fail(&e);
+}
+
+static int open_auth(serve_args *a, const kreg_options *reg, kauth **out)
+{
+    cli_reg_location loc;
+    kjwt *jwt = NULL;
+    if (open_jwt(&a->c, &jwt)) return EXIT_FAIL;
+    if (!reg) {
+        if (cli_registry_location(&a->reg, &loc)) return EXIT_FAIL;
+        reg = &loc.options;
+        if (strncmp(reg->store, "postgres", 8) && access(reg->store, F_OK) != 0) reg = NULL;
+    }
+    kreg *r = NULL;
+    kerr e = {0};
+    if (reg && kreg_open(reg, &r, &e)) {
+        kjwt_free(jwt);
+        return cli_fail(&e);
+    }
+    if ((r || jwt || a->c.auth_required) && kauth_start(r, jwt, a->c.auth_required, out, &e)) {
+        if (r) kreg_close(r);
+        kjwt_free(jwt);
+        return cli_fail(&e);
+    }
+    return EXIT_OK;
+}
+
+/* Secure default: a server reachable from other hosts must authenticate its callers. */
+static int check_exposure(const serve_args *a, const char *host, kauth *auth)
+{
+    if (is_loopback(host) || kauth_enabled(auth) || a->c.insecure) return EXIT_OK;
+    kerr e = {0};
+    kerr_set(&e, K_INVALID,
+             "refusing to listen on %s without authentication: create an API key (kiln keys "
+             "create --name NAME --role predictor), or pass --insecure if something in front "
+             "of kiln authenticates callers",
+             a->c.listen);
+    return cli_fail(&e);
+}
+
 static int serve(serve_args *a, const kreg_options *reg)
 {
     kserve_config *c = &a->c;
@@ -267,8 +339,14 @@ static int serve(serve_args *a, const kreg_options *reg)
                                                       c->feedback_max_pairs)
                                   : NULL;
     kpredlog *predlog = NULL;
-    int rc0 = open_predlog(a, &predlog);
-    if (rc0) return rc0;
+    kauth *auth = NULL;
+    int rc0 = open_auth(a, reg, &auth);
+    if (!rc0) rc0 = check_exposure(a, so.host, auth);
+    if (!rc0) rc0 = open_predlog(a, &predlog);
+    if (rc0) {
+        kauth_stop(auth);
+        return rc0;
+    }
     kloader_options lo;
     kloader *l = NULL;
     fill_loader(a, &lo, reg);
@@ -294,7 +372,8 @@ static int serve(serve_args *a, const kreg_options *reg)
                       .server_version = KILN_VERSION,
                       .metrics = metrics,
                       .feedback = feedback,
-                      .predlog = predlog};
+                      .predlog = predlog,
+                      .auth = auth};
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -320,6 +399,7 @@ static int serve(serve_args *a, const kreg_options *reg)
     }
     kserver_stop(srv);
     kalerter_stop(alerter); /* after the server: /metrics and /alerts read it */
+    kauth_stop(auth);
     kloader_free(l);
     kms_free(models);
     kmetrics_free(metrics);

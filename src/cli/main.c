@@ -23,7 +23,10 @@ static const cli_command commands[] = {
      "the model registry: register, list, show, alias, tag, archive, delete, export, diff",
      cmd_models, cmd_models_help},
     {"runs", "experiments and runs: log, list, show, compare", cmd_runs, cmd_runs_help},
-    {"store", "registry maintenance: migrate, check, gc", cmd_store, cmd_store_help},
+    {"store", "registry maintenance: migrate, check, gc, rekey", cmd_store, cmd_store_help},
+    {"sign", "sign a .kiln package with an Ed25519 key", cmd_sign, cmd_sign_help},
+    {"audit", "the tamper-evident audit log: list, verify", cmd_audit, cmd_audit_help},
+    {"keys", "API keys for kiln serve: create, list, revoke, rotate", cmd_keys, cmd_keys_help},
     {"help", "show help for kiln or one command", cmd_help, cmd_help_help},
     {"version", "print the version", cmd_version, cmd_version_help},
 };

@@ -67,8 +67,10 @@ int cli_registry_location(const cli_reg_opts *o, cli_reg_location *loc)
         kerr_set(&e, K_IO, "cannot create the data directory %s: %s", home, strerror(errno));
         return cli_fail(&e);
     }
-    if (store && *store) snprintf(loc->store, sizeof loc->store, "%s", store);
-    else snprintf(loc->store, sizeof loc->store, "%s/registry.db", home);
+    if (store && *store)
+        snprintf(loc->store, sizeof loc->store, "%s", store);
+    else
+        snprintf(loc->store, sizeof loc->store, "%s/registry.db", home);
     if (artifacts && *artifacts) {
         snprintf(loc->artifacts, sizeof loc->artifacts, "%s", artifacts);
         if (make_dirs(artifacts) != 0) {
@@ -79,7 +81,8 @@ int cli_registry_location(const cli_reg_opts *o, cli_reg_location *loc)
     } else {
         snprintf(loc->artifacts, sizeof loc->artifacts, "%s/artifacts", home);
     }
-    loc->options = (kreg_options){.store = loc->store, .artifacts = loc->artifacts};
+    loc->options =
+        (kreg_options){.store = loc->store, .artifacts = loc->artifacts, .user = cli_user()};
     return EXIT_OK;
 }
 

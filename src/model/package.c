@@ -319,10 +319,22 @@ static kstatus check_header(pkg_reader *r, uint64_t *m_at, uint64_t *m_len, kerr
     return check_table(r, get_u64(h + 48));
 }
 
+size_t kpkg_body_len(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    if (len < HEADER_SIZE + SHA256_LEN + KPKG_SIG_SIZE || memcmp(p, KPKG_MAGIC, 8) != 0)
+        return len;
+    uint64_t size = get_u64(p + 16);
+    if (size == len - KPKG_SIG_SIZE && memcmp(p + size, KPKG_SIG_MAGIC, 8) == 0)
+        return (size_t)size;
+    return len;
+}
+
 kstatus kpkg_read(const void *data, size_t len, kspec **out, kerr *e)
 {
     kerr local;
     if (!e) e = &local;
+    len = kpkg_body_len(data, len); /* a signature block is model/sign.c's business */
     pkg_reader r = {.data = data, .len = len, .e = e};
     uint64_t m_at = 0, m_len = 0;
     kstatus st = check_header(&r, &m_at, &m_len, e);
@@ -367,6 +379,7 @@ kstatus kpkg_load(const char *path, kspec **out, kerr *e)
 
 kstatus kpkg_checksum_hex(const void *data, size_t len, char out[65], kerr *e)
 {
+    len = kpkg_body_len(data, len);
     if (len < SHA256_LEN) return kerr_set(e, K_FORMAT, "package too short");
     sha256_to_hex((const unsigned char *)data + len - SHA256_LEN, out);
     return K_OK;

@@ -20,6 +20,9 @@
 #define KPKG_MAGIC "KILNMODL"
 #define KPKG_FORMAT_VERSION 1
 #define KPKG_MAX_SIZE ((size_t)4 << 30) /* 4 GiB */
+/* An optional signature block after the trailer (model/sign.h); readers skip it. */
+#define KPKG_SIG_MAGIC "KILNSIG1"
+#define KPKG_SIG_SIZE 128
 
 /* Serialises `s` into `out` (initialised by the caller with buf_init; caller frees). */
 kstatus kpkg_write(const kspec *s, buf *out, kerr *e);
@@ -33,6 +36,10 @@ kstatus kpkg_read(const void *data, size_t len, kspec **out, kerr *e);
 
 /* Maps and parses the package at `path`. Caller frees *out with kspec_free. */
 kstatus kpkg_load(const char *path, kspec **out, kerr *e);
+
+/* The length of the package proper: `len` for an unsigned package, len - KPKG_SIG_SIZE when a
+ * signature block follows the trailer. Malformed input gives `len` (kpkg_read then says why). */
+size_t kpkg_body_len(const void *data, size_t len);
 
 /* Returns the hex SHA-256 checksum stored in a package's trailer (which kpkg_read verified). */
 kstatus kpkg_checksum_hex(const void *data, size_t len, char out[65], kerr *e);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/duration.h"
 #include "monitor/alerts_impl.h"
 
 /* ---- label sets ---------------------------------------------------------------------------- */
@@ -85,31 +86,9 @@ int kal_grow(void ***items, int n, int *cap, int limit)
     return 0;
 }
 
-/* ---- durations ----------------------------------------------------------------------------- */
-
 double kalerts_duration(const char *text)
 {
-    char *end;
-    double x = strtod(text, &end);
-    if (end == text || !isfinite(x) || x < 0) return -1;
-    if (!*end) return x;
-    double total = 0;
-    const char *p = text;
-    while (*p) {
-        x = strtod(p, &end);
-        if (end == p || !isfinite(x) || x < 0 || *p == '+' || *p == '-') return -1;
-        static const struct {
-            const char *unit;
-            double s;
-        } units[] = {{"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
-        size_t i = 0;
-        for (; i < sizeof units / sizeof *units; i++)
-            if (!strncmp(end, units[i].unit, strlen(units[i].unit))) break;
-        if (i == sizeof units / sizeof *units) return -1;
-        total += x * units[i].s;
-        p = end + strlen(units[i].unit);
-    }
-    return total;
+    return duration_parse(text);
 }
 
 /* ---- parsing ------------------------------------------------------------------------------- */

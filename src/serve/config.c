@@ -36,6 +36,7 @@ void kserve_config_defaults(kserve_config *c)
     c->shutdown_timeout_s = 10;
     snprintf(c->default_alias, sizeof c->default_alias, "production");
     c->poll_ms = 250;
+    c->jwt_leeway_s = 60;
 }
 
 void kserve_config_release(kserve_config *c)
@@ -134,6 +135,15 @@ static const setting settings[] = {
     U("prediction_log_max_bytes", prediction_log_max_bytes, 65536, (unsigned long long)1 << 40),
     U("prediction_log_keep", prediction_log_keep, 0, 1000),
     B("allow_model_control", allow_model_control),
+    B("auth_required", auth_required),
+    B("insecure", insecure),
+    S("jwt_issuer", jwt_issuer),
+    S("jwt_audience", jwt_audience),
+    S("jwt_algorithms", jwt_algorithms),
+    S("jwt_key_file", jwt_key_file),
+    S("jwt_jwks_file", jwt_jwks_file),
+    S("jwt_role_claim", jwt_role_claim),
+    U("jwt_leeway_s", jwt_leeway_s, 0, 600),
     B("metrics", metrics),
     S("access_log", access_log),
     S("log_level", log_level),
@@ -144,6 +154,8 @@ static const setting settings[] = {
     S("home", home),
     S("store", store),
     S("artifacts", artifacts),
+    S("trusted_keys", trusted_keys),
+    B("require_signed_models", require_signed_models),
 };
 
 static void store_uint(void *field, size_t size, unsigned long long v)
@@ -250,7 +262,7 @@ static kstatus apply_alerts(kserve_config *c, json_object *v, kerr *e)
 static int is_section(const char *key)
 {
     return !strcmp(key, "limits") || !strcmp(key, "registry") || !strcmp(key, "throughput") ||
-           !strcmp(key, "monitoring");
+           !strcmp(key, "monitoring") || !strcmp(key, "security");
 }
 
 /* Nested sections flatten to their keys: limits.max_body_bytes is max_body_bytes. */

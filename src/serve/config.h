@@ -37,10 +37,15 @@ typedef struct {
     size_t prediction_log_max_bytes;    /* rotate past this; 64 MiB */
     int prediction_log_keep;            /* rotated files kept; 10 */
     int allow_model_control;            /* 0 */
-    int metrics;                        /* 1: /metrics and stats recorded (default) */
-    char access_log[KCONF_STR];         /* "-" (stderr), "off", or a file path */
-    char log_level[16];                 /* error, warn, info (default), debug */
-    int shutdown_timeout_s;             /* 10: in-flight requests get this long on SIGTERM */
+    int auth_required;                  /* 0: authentication starts with the first API key */
+    char jwt_issuer[256], jwt_audience[256], jwt_algorithms[64]; /* JWT bearer tokens: "" = off */
+    char jwt_key_file[KCONF_STR], jwt_jwks_file[KCONF_STR], jwt_role_claim[64];
+    unsigned jwt_leeway_s;      /* 60 */
+    int insecure;               /* 1: allow a non-loopback listen address without authentication */
+    int metrics;                /* 1: /metrics and stats recorded (default) */
+    char access_log[KCONF_STR]; /* "-" (stderr), "off", or a file path */
+    char log_level[16];         /* error, warn, info (default), debug */
+    int shutdown_timeout_s;     /* 10: in-flight requests get this long on SIGTERM */
     /* models */
     int n_files;
     char file_names[KLOADER_MAX][130], file_paths[KLOADER_MAX][KCONF_STR];
@@ -52,6 +57,8 @@ typedef struct {
     struct kalerts *alerts;  /* kiln.yaml's alerts: section, parsed; NULL: none. Owned. */
     /* registry location ("" = the usual KILN_HOME resolution) */
     char home[KCONF_STR], store[KCONF_STR], artifacts[KCONF_STR];
+    char trusted_keys[KCONF_STR]; /* file or directory of trusted signing keys; "" = none */
+    int require_signed_models;    /* 0: unsigned packages load (signed ones must verify) */
 } kserve_config;
 
 void kserve_config_defaults(kserve_config *c);

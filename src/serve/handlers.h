@@ -35,6 +35,7 @@ typedef struct {
     struct kfeedback_hub *feedback; /* NULL: POST /feedback answers 404 */
     struct kpredlog *predlog;       /* NULL: no prediction log */
     struct kalerter *alerter;       /* NULL: no alert rules */
+    struct kauth *auth;             /* NULL: no API keys (model control then refused) */
 } kserve_ctx;
 
 /* A handler gets the path parameters the route captured ({name}, {version}), in order. */

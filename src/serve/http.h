@@ -22,6 +22,7 @@ typedef struct {
     const char *body;   /* the whole body (NUL-terminated copy), "" when none */
     size_t body_len;
     const char *request_id; /* X-Request-Id as sent (sanitised) or generated */
+    const char *client;     /* the peer's address ("127.0.0.1", "::1"; "" when unknown) */
     /* Any request header by name (case-insensitive), NULL when absent. */
     const char *(*header)(void *ctx, const char *name);
     void *header_ctx;

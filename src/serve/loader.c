@@ -13,6 +13,7 @@
 #include "base/fs.h"
 #include "base/sha256.h"
 #include "model/package.h"
+#include "model/sign.h"
 #include "monitor/metrics.h"
 
 #define PACKAGE_MAX ((size_t)4 << 30)
@@ -20,7 +21,8 @@
 struct kloader {
     kms *models;
     kloader_options o;
-    kreg *reg; /* guarded by lock */
+    kreg *reg;          /* guarded by lock */
+    ksign_trust *trust; /* trusted signing keys (may be empty) */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_t thread;
@@ -59,7 +61,9 @@ static kstatus install_bytes(kloader *l, const char *name, int64_t version, cons
     uint64_t t0 = now_ns();
     kspec *spec;
     kmodel *m;
-    kstatus st = kpkg_read(data, len, &spec, e);
+    kstatus st = ksign_check(l->trust, l->o.require_signed, data, len, e);
+    if (st) return st;
+    st = kpkg_read(data, len, &spec, e);
     if (!st && reference && kspec_set_meta(spec, "drift_reference", reference))
         st = kerr_set(e, K_NOMEM, "out of memory");
     if (!st) st = kmodel_new(spec, &m, e);
@@ -111,6 +115,7 @@ static kstatus load_ref(kloader *l, const char *name, const char *alias, kerr *e
     st = install_bytes(l, name, v.version, source, v.package_sha256, data, len, reference, e);
     free(reference);
     free(data);
+    if (st) kerr_prefix(e, "%s v%lld", name, (long long)v.version);
     if (!st) say(l, 2, "serving %s version %lld (%s@%s)", name, (long long)v.version, name, alias);
     return st;
 }
@@ -223,6 +228,17 @@ static void *watch(void *arg)
 
 /* ---- public -------------------------------------------------------------------------------- */
 
+/* The signature policy from the options. */
+static kstatus load_trust(kloader *l, kerr *e)
+{
+    kstatus st = ksign_trust_new(&l->trust, e);
+    if (!st && l->o.trusted_keys && *l->o.trusted_keys) {
+        st = ksign_trust_load(l->trust, l->o.trusted_keys, e);
+        if (st) kerr_prefix(e, "trusted_keys");
+    }
+    return st;
+}
+
 kstatus kloader_new(kms *models, const kloader_options *o, kloader **out, kerr *e)
 {
     kloader *l = calloc(1, sizeof *l);
@@ -233,7 +249,8 @@ kstatus kloader_new(kms *models, const kloader_options *o, kloader **out, kerr *
     if (!l->o.default_alias) l->o.default_alias = "production";
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->wake, NULL);
-    kstatus st = o->registry ? kreg_open(o->registry, &l->reg, e) : K_OK;
+    kstatus st = load_trust(l, e);
+    if (!st && o->registry) st = kreg_open(o->registry, &l->reg, e);
     if (!st && l->reg) st = kreg_changes(l->reg, &l->seen_changes, e);
     if (!st) st = load_files(l, 1, e);
     if (!st && l->reg) st = sync_registry(l, 1, e);
@@ -309,6 +326,7 @@ void kloader_free(kloader *l)
         pthread_join(l->thread, NULL);
     }
     kreg_close(l->reg);
+    ksign_trust_free(l->trust);
     pthread_cond_destroy(&l->wake);
     pthread_mutex_destroy(&l->lock);
     free(l);

@@ -23,6 +23,12 @@ typedef struct {
     const kreg_options *registry; /* NULL: no registry (files only) */
     int poll_ms;                  /* how often the change counter is read */
     struct kmetrics *metrics;     /* load durations go here (may be NULL) */
+    /* Package signatures (model/sign.h): a file or directory of trusted public keys (NULL or
+     * "": none) and whether unsigned packages are refused (`kiln serve` passes its settings
+     * trusted_keys and require_signed_models). A signed package that does not verify is always
+     * refused. */
+    const char *trusted_keys;
+    int require_signed;
     /* Where events go (loads, swaps, failures): level 0 error, 1 warning, 2 info. */
     void (*log)(void *ctx, int level, const char *msg);
     void *log_ctx;

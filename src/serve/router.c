@@ -1,8 +1,12 @@
-/* router.c — the route table: every endpoint the server answers, in one place. */
+/* router.c — the route table: every endpoint the server answers and the role it needs, in one
+ * place; authentication and authorisation happen here, before any handler runs. */
 #include "serve/router.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "serve/auth.h"
 
 #define MAX_PARAMS 2
 #define MAX_SEGMENTS 8
@@ -11,30 +15,35 @@ typedef struct {
     const char *method;
     const char *pattern; /* "{}" captures one path segment */
     khandler handler;
+    krole need; /* the least role that may call it (when authentication is on) */
 } route;
 
+#define V KROLE_VIEWER
+#define P KROLE_PREDICTOR
+#define D KROLE_DEPLOYER
+
 static const route routes[] = {
-    {"GET", "/health", h_health},
-    {"POST", "/predict", h_seed_predict},
-    {"POST", "/feedback", h_feedback},
-    {"POST", "/models/{}/predict", h_model_predict},
-    {"POST", "/models/{}/versions/{}/predict", h_model_predict},
-    {"GET", "/openapi.json", h_openapi},
-    {"GET", "/metrics", h_metrics},
-    {"GET", "/alerts", h_alerts},
-    {"GET", "/v2/models/{}/stats", h_model_stats},
-    {"GET", "/v2/health/live", oip_live},
-    {"GET", "/v2/health/ready", oip_ready},
-    {"GET", "/v2", oip_server_meta},
-    {"GET", "/v2/models/{}", oip_model_meta},
-    {"GET", "/v2/models/{}/versions/{}", oip_model_meta},
-    {"GET", "/v2/models/{}/ready", oip_model_ready},
-    {"GET", "/v2/models/{}/versions/{}/ready", oip_model_ready},
-    {"POST", "/v2/models/{}/infer", oip_infer},
-    {"POST", "/v2/models/{}/versions/{}/infer", oip_infer},
-    {"POST", "/v2/repository/index", oip_repo_index},
-    {"POST", "/v2/repository/models/{}/load", oip_repo_load},
-    {"POST", "/v2/repository/models/{}/unload", oip_repo_unload},
+    {"GET", "/health", h_health, V},
+    {"POST", "/predict", h_seed_predict, P},
+    {"POST", "/feedback", h_feedback, P},
+    {"POST", "/models/{}/predict", h_model_predict, P},
+    {"POST", "/models/{}/versions/{}/predict", h_model_predict, P},
+    {"GET", "/openapi.json", h_openapi, V},
+    {"GET", "/metrics", h_metrics, V},
+    {"GET", "/alerts", h_alerts, V},
+    {"GET", "/v2/models/{}/stats", h_model_stats, V},
+    {"GET", "/v2/health/live", oip_live, V},
+    {"GET", "/v2/health/ready", oip_ready, V},
+    {"GET", "/v2", oip_server_meta, V},
+    {"GET", "/v2/models/{}", oip_model_meta, V},
+    {"GET", "/v2/models/{}/versions/{}", oip_model_meta, V},
+    {"GET", "/v2/models/{}/ready", oip_model_ready, V},
+    {"GET", "/v2/models/{}/versions/{}/ready", oip_model_ready, V},
+    {"POST", "/v2/models/{}/infer", oip_infer, P},
+    {"POST", "/v2/models/{}/versions/{}/infer", oip_infer, P},
+    {"POST", "/v2/repository/index", oip_repo_index, D},
+    {"POST", "/v2/repository/models/{}/load", oip_repo_load, D},
+    {"POST", "/v2/repository/models/{}/unload", oip_repo_unload, D},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -77,6 +86,59 @@ static void not_allowed(khttp_resp *r, const char *path)
     khttp_error(r, 405, "method_not_allowed", "method not allowed here (allowed: %s)", allow);
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The model a request acts on: the path's {name}, or /predict's default model. */
+static int model_allowed(kserve_ctx *c, const kauth_who *who, const route *rt, const char *model)
+{
+    if (!who->models[0]) return 1;
+    if (model) return kkey_allows_model(who->models, model);
+    if (rt->handler != h_seed_predict) return 1; /* /feedback, /metrics, …: not model-bound */
+    kms_ref *ref = kms_acquire(c->models, NULL, 0);
+    int ok = ref && kkey_allows_model(who->models, kms_name(ref));
+    kms_release(ref);
+    return ok;
+}
+
+/* Authentication (401) and authorisation (403) for route rt; 1 when the handler may run. */
+static int allowed(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const route *rt,
+                   const char *model)
+{
+    if (!kauth_enabled(c->auth)) {
+        if (rt->need < D || !c->allow_model_control) return 1; /* disabled: the handler says 403 */
+        khttp_add_header(r, "WWW-Authenticate", "Bearer realm=\"kiln\"");
+        khttp_error(r, 401, "unauthorized",
+                    "model control needs authentication: create a key with "
+                    "`kiln keys create --name NAME --role deployer`");
+        return 0;
+    }
+    kauth_who who;
+    kerr e = {0};
+    if (kauth_check(c->auth, khttp_header(q, "Authorization"), khttp_header(q, "X-API-Key"),
+                    now_ms(), &who, &e)) {
+        khttp_add_header(r, "WWW-Authenticate", "Bearer realm=\"kiln\"");
+        khttp_error(r, 401, "unauthorized", "authentication failed: %s", e.msg);
+        kauth_audit_failure(c->auth, NULL, q->client, e.msg, now_ms());
+        return 0;
+    }
+    if (who.role < rt->need)
+        khttp_error(r, 403, "forbidden", "key '%s' has role %s; this endpoint needs %s", who.name,
+                    krole_name(who.role), krole_name(rt->need));
+    else if (!model_allowed(c, &who, rt, model))
+        khttp_error(r, 403, "forbidden", "key '%s' may not use this model", who.name);
+    else
+        return 1;
+    char why[600];
+    snprintf(why, sizeof why, "%s %.500s", q->method, q->path);
+    kauth_audit_failure(c->auth, who.name, q->client, why, now_ms());
+    return 0;
+}
+
 void router_dispatch(kserve_ctx *c, const khttp_req *q, khttp_resp *r)
 {
     param params[MAX_PARAMS] = {{{0}}};
@@ -87,7 +149,7 @@ void router_dispatch(kserve_ctx *c, const khttp_req *q, khttp_resp *r)
         path_known = 1;
         if (strcmp(routes[i].method, q->method) != 0) continue;
         const char *p[MAX_PARAMS] = {params[0].text, params[1].text};
-        routes[i].handler(c, q, r, p, n);
+        if (allowed(c, q, r, &routes[i], n ? p[0] : NULL)) routes[i].handler(c, q, r, p, n);
         return;
     }
     if (path_known)

@@ -161,6 +161,19 @@ static arena *scratch(kserver *s)
 }
 
 /* Sends r; the body buffer moves to libmicrohttpd (no copy), r->body keeps only its length. */
+/* The connection's peer address as text, for the audit log. */
+static void peer_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+    out[0] = 0;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
 static enum MHD_Result send_resp(struct MHD_Connection *conn, const req_state *st, khttp_resp *r)
 {
     struct MHD_Response *resp;
@@ -205,7 +218,10 @@ static enum MHD_Result respond(kserver *s, struct MHD_Connection *conn, req_stat
         arena *mem = scratch(s);
         buf_append(&st->body, "", 1); /* NUL-terminate for handlers; not counted */
         st->body.len--;
+        char client[64];
+        peer_address(conn, client, sizeof client);
         khttp_req q = {.method = method,
+                       .client = client,
                        .path = url,
                        .body = st->body.data ? (const char *)st->body.data : "",
                        .body_len = st->body.len,

@@ -6,6 +6,11 @@
  * the whole artifact or nothing. Every read verifies the hash: a file that no longer matches
  * its name is refused with K_CHECKSUM instead of being served. Layout:
  *   DIR/sha256/<first two hex digits>/<64 hex digits>
+ *
+ * Encryption at rest (crypt.h): when the store has a key, artifacts are written sealed with it
+ * and decrypted only in memory; the name stays the SHA-256 of the plaintext, checked after
+ * decryption. A plaintext artifact is still read (so a store can be migrated), an artifact
+ * sealed with another key or altered is refused with K_CHECKSUM, never partly returned.
  */
 #ifndef KILN_ARTIFACTS_H
 #define KILN_ARTIFACTS_H
@@ -14,12 +19,30 @@
 
 #include "base/sha256.h"
 #include "base/status.h"
+#include "store/crypt.h"
 
 typedef struct artifacts artifacts;
 
-/* Opens (creating when missing) the store rooted at `dir`. Caller frees with artifacts_close. */
+/* Opens (creating when missing) the store rooted at `dir`, with the artifact key configured in
+ * the environment (kcrypt_key_from_env; a bad key fails the open). Caller frees with
+ * artifacts_close. */
 kstatus artifacts_open(const char *dir, artifacts **out, kerr *e);
 void artifacts_close(artifacts *a);
+
+/* Replaces the store's key (consumed; NULL: store plaintext from now on). */
+void artifacts_set_key(artifacts *a, kcrypt_key *key);
+
+/* Re-encrypts every artifact with `new_key`: sealed ones are opened with `old_key` (NULL when
+ * the store had none), plaintext ones are sealed, ones already under `new_key` are left as
+ * they are (so an interrupted rekey can simply be run again). Each file is rewritten
+ * atomically after its hash is verified; the store lock is held exclusive throughout. Counts
+ * go to the struct; files that cannot be rekeyed are skipped, counted as failed and the first
+ * failure is returned (K_CHECKSUM) after the others are done. */
+typedef struct {
+    long long rekeyed, encrypted, unchanged, failed;
+} artifacts_rekey_stats;
+kstatus artifacts_rekey(artifacts *a, const kcrypt_key *old_key, const kcrypt_key *new_key,
+                        artifacts_rekey_stats *stats, kerr *e);
 
 /* Stores `len` bytes and writes their hex SHA-256 to `sha`. Storing bytes that are already
  * there intact only refreshes the file's time (so a grace period protects it from garbage

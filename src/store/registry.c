@@ -21,6 +21,7 @@ kstatus kreg_open(const kreg_options *o, kreg **out, kerr *e)
     if (!r) return kerr_set(e, K_NOMEM, "out of memory");
     kstatus st = kdb_open(o->store, o->busy_ms > 0 ? o->busy_ms : 30000, &r->db, e);
     if (!st) st = kreg__migrate(r, e);
+    if (!st) st = kaudit__open(r, o, e);
     if (!st) st = artifacts_open(o->artifacts, &r->art, e);
     if (!st && kdb_kind(r->db) == KDB_POSTGRES) st = kdb_listen(r->db, CHANNEL, e);
     if (st) {
@@ -36,6 +37,7 @@ void kreg_close(kreg *r)
     if (!r) return;
     kdb_close(r->db);
     artifacts_close(r->art);
+    kaudit__close(r);
     free(r);
 }
 
@@ -183,13 +185,20 @@ kstatus kreg__write(kreg *r, kreg__txn_fn fn, void *ctx, kerr *e)
 {
     kstatus st = kdb_begin(r->db, e);
     if (st) return st;
+    r->in_write = 1; /* audit records appended now join this transaction */
     st = fn(r, ctx, e);
+    r->in_write = 0;
     if (!st)
         st = kdb_query(r->db, "UPDATE kiln_state SET changes = changes + 1 WHERE id = 1", 0, NULL,
                        NULL, e);
     if (!st && kdb_kind(r->db) == KDB_POSTGRES) st = kdb_notify(r->db, CHANNEL, e);
     if (!st) st = kdb_commit(r->db, e);
-    if (st) kdb_rollback(r->db);
+    if (st) {
+        kdb_rollback(r->db);
+        kaudit__rolled_back(r);
+    } else {
+        kaudit__committed(r);
+    }
     return st;
 }
 

@@ -36,6 +36,11 @@ typedef struct {
     const char *store;     /* "postgres://…" or an SQLite path (required) */
     const char *artifacts; /* artifact directory (required) */
     int busy_ms;           /* how long SQLite waits for a lock; 0 = 30000 */
+    /* Audit log (store/audit.h): the directory whose audit.jsonl mirrors the log (NULL: the
+     * SQLite database's directory; none for PostgreSQL), and who write operations that name
+     * no user are recorded as (NULL: $KILN_USER, else the login name). */
+    const char *home;
+    const char *user;
 } kreg_options;
 
 /* Opens the registry, creating and migrating its schema as needed. */

@@ -1,5 +1,6 @@
 /* registry_models.c — registering versions, aliases, tags, archive and delete, and the JSON
- * descriptions of models and versions. */
+ * descriptions of models and versions. Every write appends an audit record in its own
+ * transaction (kreg__audited_write). */
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,7 +10,17 @@
 #include "model/describe.h"
 #include "model/package.h"
 #include "model/spec.h"
+#include "store/audit.h"
 #include "store/registry_impl.h"
+
+/* Audit record objects: "NAME@VERSION", "NAME:ALIAS" or "NAME". */
+#define OBJECT_MAX (KREG_NAME_MAX + KREG_ALIAS_MAX + 32)
+
+static const char *version_object(char *out, const char *name, int64_t version)
+{
+    snprintf(out, OBJECT_MAX, "%s@%lld", name, (long long)version);
+    return out;
+}
 
 /* ---- what a package tells the registry -------------------------------------------------- */
 
@@ -48,6 +59,8 @@ typedef struct {
     const kspec *spec;
     char sha[SHA256_HEX_LEN];
     kreg_version *out;
+    kreg__audit_op *op;
+    char object[OBJECT_MAX], detail[KREG_ALIAS_MAX + 100];
 } reg_ctx;
 
 static kstatus must_exist(kreg *r, const char *sql, int n, const char *const *p, const char *what,
@@ -196,6 +209,10 @@ static kstatus register_txn(kreg *r, void *ctx, kerr *e)
         c->out->archived = 0;
         memcpy(c->out->package_sha256, c->sha, SHA256_HEX_LEN);
         c->out->package_size = (int64_t)q->package_len;
+        c->op->object = version_object(c->object, q->name, v);
+        snprintf(c->detail, sizeof c->detail, "package %.64s%s%s", c->sha,
+                 q->alias ? ", alias " : "", q->alias ? q->alias : "");
+        c->op->detail = c->detail;
     }
     return st;
 }
@@ -223,11 +240,12 @@ kstatus kreg_register(kreg *r, const kreg_register_req *q, kreg_version *out, ke
         kerr_prefix(e, "not a valid model package");
         return st;
     }
-    reg_ctx c = {.q = q, .spec = spec, .out = out};
+    kreg__audit_op op = {.who = q->who, .action = "model.register", .object = q->name};
+    reg_ctx c = {.q = q, .spec = spec, .out = out, .op = &op};
     st = artifacts_lock(r->art, 0, e);
     if (!st) {
         st = artifacts_put(r->art, q->package, q->package_len, c.sha, e);
-        if (!st) st = kreg__write(r, register_txn, &c, e);
+        if (!st) st = kreg__audited_write(r, register_txn, &c, &op, e);
         artifacts_unlock(r->art);
     }
     kspec_free(spec);
@@ -243,6 +261,7 @@ typedef struct {
     int n;
     const char *const *keys, *const *values;
     char sha[SHA256_HEX_LEN];
+    char object[OBJECT_MAX], detail[KAUDIT_DETAIL_MAX];
 } edit_ctx;
 
 static kstatus version_row(kreg *r, const char *name, int64_t version, kdb_rows **rows, kerr *e)
@@ -265,8 +284,26 @@ static kstatus alias_txn(kreg *r, void *ctx, kerr *e)
         st = kerr_set(e, K_CONFLICT, "%s version %lld is archived: restore it before aliasing it",
                       c->name, (long long)c->version);
     kdb_rows_free(rows);
+    const char *p[] = {c->name, c->alias};
+    if (!st)
+        st = kdb_query(r->db, "SELECT version FROM aliases WHERE name = $1 AND alias = $2", 2, p,
+                       &rows, e);
+    if (!st) {
+        if (kdb_nrows(rows))
+            snprintf(c->detail, sizeof c->detail, "version %lld (was %s)", (long long)c->version,
+                     kdb_value(rows, 0, 0));
+        else
+            snprintf(c->detail, sizeof c->detail, "version %lld (new)", (long long)c->version);
+        kdb_rows_free(rows);
+    }
     if (!st) st = upsert_alias(r, c->name, c->alias, c->version, c->who, e);
     return st;
+}
+
+static const char *alias_object(edit_ctx *c)
+{
+    snprintf(c->object, sizeof c->object, "%s:%s", c->name, c->alias);
+    return c->object;
 }
 
 kstatus kreg_set_alias(kreg *r, const char *name, const char *alias, int64_t version,
@@ -276,7 +313,9 @@ kstatus kreg_set_alias(kreg *r, const char *name, const char *alias, int64_t ver
     if (!st) st = kreg_check_alias(alias, e);
     if (st) return st;
     edit_ctx c = {.name = name, .alias = alias, .version = version, .who = who ? who : "unknown"};
-    return kreg__write(r, alias_txn, &c, e);
+    kreg__audit_op op = {
+        .who = who, .action = "alias.set", .object = alias_object(&c), .detail = c.detail};
+    return kreg__audited_write(r, alias_txn, &c, &op, e);
 }
 
 static kstatus unalias_txn(kreg *r, void *ctx, kerr *e)
@@ -290,6 +329,7 @@ static kstatus unalias_txn(kreg *r, void *ctx, kerr *e)
                                  "DELETE FROM aliases WHERE name = $1 AND alias = $2 "
                                  "RETURNING version",
                                  2, p, &rows, what, e);
+    if (!st) snprintf(c->detail, sizeof c->detail, "was version %s", kdb_value(rows, 0, 0));
     kdb_rows_free(rows);
     return st;
 }
@@ -300,7 +340,9 @@ kstatus kreg_delete_alias(kreg *r, const char *name, const char *alias, const ch
     if (!st) st = kreg_check_alias(alias, e);
     if (st) return st;
     edit_ctx c = {.name = name, .alias = alias, .who = who};
-    return kreg__write(r, unalias_txn, &c, e);
+    kreg__audit_op op = {
+        .who = who, .action = "alias.delete", .object = alias_object(&c), .detail = c.detail};
+    return kreg__audited_write(r, unalias_txn, &c, &op, e);
 }
 
 static kstatus tags_txn(kreg *r, void *ctx, kerr *e)
@@ -318,6 +360,20 @@ static kstatus tags_txn(kreg *r, void *ctx, kerr *e)
     return st;
 }
 
+/* "key=value, key (deleted)", cut short to fit the audit detail. */
+static void tags_detail(edit_ctx *c)
+{
+    size_t used = 0, size = sizeof c->detail;
+    c->detail[0] = 0;
+    for (int i = 0; i < c->n && used < size - 1; i++) {
+        int k = c->values[i] ? snprintf(c->detail + used, size - used, "%s%s=%s", i ? ", " : "",
+                                        c->keys[i], c->values[i])
+                             : snprintf(c->detail + used, size - used, "%s%s (deleted)",
+                                        i ? ", " : "", c->keys[i]);
+        used = k < 0 ? size - 1 : used + (size_t)k;
+    }
+}
+
 kstatus kreg_set_tags(kreg *r, const char *name, int64_t version, int n, const char *const *keys,
                       const char *const *values, kerr *e)
 {
@@ -326,7 +382,13 @@ kstatus kreg_set_tags(kreg *r, const char *name, int64_t version, int n, const c
         st = kreg__check_tag(keys[i], values[i], e);
     if (st) return st;
     edit_ctx c = {.name = name, .version = version, .n = n, .keys = keys, .values = values};
-    return kreg__write(r, tags_txn, &c, e);
+    if (version)
+        version_object(c.object, name, version);
+    else
+        snprintf(c.object, sizeof c.object, "%s", name);
+    tags_detail(&c);
+    kreg__audit_op op = {.action = "tags.set", .object = c.object, .detail = c.detail};
+    return kreg__audited_write(r, tags_txn, &c, &op, e);
 }
 
 /* K_CONFLICT naming the aliases that point at a version, or K_OK when none does. */
@@ -371,7 +433,9 @@ kstatus kreg_archive(kreg *r, const char *name, int64_t version, int archived, k
     kstatus st = kreg_check_name("model", name, e);
     if (st) return st;
     edit_ctx c = {.name = name, .version = version, .archived = archived};
-    return kreg__write(r, archive_txn, &c, e);
+    kreg__audit_op op = {.action = archived ? "version.archive" : "version.restore",
+                         .object = version_object(c.object, name, version)};
+    return kreg__audited_write(r, archive_txn, &c, &op, e);
 }
 
 /* ---- delete ------------------------------------------------------------------------------ */
@@ -422,7 +486,9 @@ kstatus kreg_delete(kreg *r, const char *name, int64_t version, kerr *e)
     kstatus st = kreg_check_name("model", name, e);
     if (st) return st;
     edit_ctx c = {.name = name, .version = version};
-    if ((st = kreg__write(r, delete_txn, &c, e))) return st;
+    kreg__audit_op op = {.action = "version.delete",
+                         .object = version_object(c.object, name, version)};
+    if ((st = kreg__audited_write(r, delete_txn, &c, &op, e))) return st;
     /* The row is gone; the package goes too unless something else uses the same bytes. A
      * failure here only leaves an orphan for kreg_gc. */
     int used = 1;
@@ -473,7 +539,13 @@ kstatus kreg_set_reference(kreg *r, const char *name, int64_t version, const cha
     if (st) return st;
     ref_ctx c = {
         .name = name, .version = version, .json = json, .rows = rows, .who = who ? who : "unknown"};
-    return kreg__write(r, reference_txn, &c, e);
+    char object[OBJECT_MAX], detail[64];
+    snprintf(detail, sizeof detail, "%lld rows", (long long)rows);
+    kreg__audit_op op = {.who = who,
+                         .action = "reference.set",
+                         .object = version_object(object, name, version),
+                         .detail = detail};
+    return kreg__audited_write(r, reference_txn, &c, &op, e);
 }
 
 kstatus kreg_get_reference(kreg *r, const char *name, int64_t version, char **json, kerr *e)

@@ -39,10 +39,10 @@ def kiln(*args):
     return subprocess.run([KILN, *args], env=ENV, capture_output=True, text=True, timeout=120)
 
 
-def start(*args):
+def start(*args, env=None):
     """Starts `kiln serve` on a free port; returns (process, base url)."""
     p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", "--access-log", "off", *args],
-                         env=ENV, stderr=subprocess.PIPE, text=True)
+                         env=env or ENV, stderr=subprocess.PIPE, text=True)
     STARTED.append(p)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -149,8 +149,14 @@ b.save_model({path!r})
 
 def memory_cycles():
     big = big_model()
-    p, url = start("--model", f"big={big}", "--allow-model-control")
+    # model control needs a deployer key: made in a registry of its own, so that the other
+    # servers of this harness stay unauthenticated
+    env = dict(ENV, KILN_HOME=os.path.join(SCRATCH, "control-home"))
+    key = subprocess.run([KILN, "keys", "create", "--name", "ops", "--role", "deployer"], env=env,
+                         capture_output=True, text=True, timeout=60).stdout.strip()
+    p, url = start("--model", f"big={big}", "--allow-model-control", env=env)
     s = requests.Session()
+    s.headers["Authorization"] = "Bearer " + key
 
     def cycle():
         a = s.post(url + "/v2/repository/models/big/unload", timeout=30).status_code

@@ -25,6 +25,7 @@ cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 
 "$kiln" import "$root/examples/demo/model.json" -o demo.kiln >/dev/null || { echo "FAIL import"; exit 1; }
+export KILN_HOME=$dir/home # a registry of its own: no API keys, so no authentication
 
 # start_server NAME ARGS... — starts kiln serve on a free port; sets $port and $pid.
 start_server() {

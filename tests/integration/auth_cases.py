@@ -1,0 +1,290 @@
+"""auth_cases.py KILN SCRATCH ROOT — API keys and roles of `kiln serve`. Prints ok/FAIL per
+check; exit status = failures."""
+import atexit
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+
+import requests
+
+KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
+HOME = os.path.join(SCRATCH, "home")
+ENV = dict(os.environ, KILN_HOME=HOME, KILN_USER="tester")
+FAILS, STARTED, SECRETS = [], [], []
+
+
+@atexit.register
+def _stop_all():
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def check(what, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
+    if not cond:
+        FAILS.append(what)
+
+
+def kiln(*args, env=None):
+    return subprocess.run([KILN, *args], env=env or ENV, capture_output=True, text=True, timeout=120)
+
+
+def key(name, role, *extra):
+    r = kiln("keys", "create", "--name", name, "--role", role, "--json", *extra)
+    k = json.loads(r.stdout)["key"] if r.returncode == 0 else ""
+    SECRETS.append(k)
+    return k
+
+
+def start(*args, env=None):
+    log = open(os.path.join(SCRATCH, f"serve-{len(STARTED)}.log"), "w+")
+    p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", *args], env=env or ENV,
+                         stderr=log, stdout=log, text=True)
+    STARTED.append(p)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        log.seek(0)
+        m = re.search(r"listening on (http://[0-9.]+:\d+)", log.read())
+        if m:
+            return p, m.group(1)
+        if p.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise SystemExit("kiln serve did not start")
+
+
+demo = os.path.join(SCRATCH, "demo.kiln")
+kiln("import", os.path.join(ROOT, "examples/demo/model.json"), "-o", demo)
+other = os.path.join(SCRATCH, "other.kiln")
+kiln("import", os.path.join(ROOT, "examples/demo/model.json"), "-o", other)
+ROW = json.load(open(os.path.join(ROOT, "examples/demo/request.json")))
+
+# ---- keys on the command line ---------------------------------------------------------------
+viewer, predictor = key("dash", "viewer"), key("app", "predictor")
+deployer, admin = key("ops", "deployer"), key("root", "admin")
+scoped = key("demo-only", "predictor", "--models", "demo")
+check("keys create prints the key once, in the documented shape",
+      all(re.fullmatch(r"kiln_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", k) for k in SECRETS), SECRETS)
+lst = kiln("keys", "list", "--json")
+listed = json.loads(lst.stdout) if lst.returncode == 0 else []
+check("keys list shows names, roles and state but never a secret or hash",
+      {k["name"]: k["role"] for k in listed} == {"dash": "viewer", "app": "predictor", "ops": "deployer",
+                                                  "root": "admin", "demo-only": "predictor"} and
+      not any(s[-43:] in lst.stdout for s in SECRETS) and "argon2" not in lst.stdout, lst.stdout)
+db = sqlite3.connect(os.path.join(HOME, "registry.db"))
+hashes = [h for (h,) in db.execute("SELECT hash FROM api_keys")]
+db.close()
+check("the registry holds argon2id hashes only", len(hashes) == 5 and all(h.startswith("$argon2id$") for h in hashes))
+dup = kiln("keys", "create", "--name", "app", "--role", "viewer")
+check("a duplicate name is refused (exit 1)", dup.returncode == 1 and "exists already" in dup.stderr, dup.stderr)
+bad = kiln("keys", "create", "--name", "x", "--role", "superuser")
+check("an unknown role is refused", bad.returncode != 0 and "viewer, predictor, deployer or admin" in bad.stderr, bad.stderr)
+bad = kiln("keys", "create", "--name", "x", "--role", "viewer", "--rate", "lots")
+check("a malformed rate is refused", bad.returncode != 0 and "--rate" in bad.stderr, bad.stderr)
+
+# ---- the role × endpoint matrix ------------------------------------------------------------
+p, url = start("--model", f"demo={demo}", "--model", f"other={other}", "--allow-model-control",
+               "--access-log", os.path.join(SCRATCH, "access.log"))
+s = requests.Session()
+ENDPOINTS = [  # (method, path, body, least role)
+    ("GET", "/health", None, "viewer"),
+    ("GET", "/metrics", None, "viewer"),
+    ("GET", "/v2/models/demo", None, "viewer"),
+    ("GET", "/v2/health/ready", None, "viewer"),
+    ("GET", "/alerts", None, "viewer"),
+    ("POST", "/predict", ROW, "predictor"),
+    ("POST", "/models/demo/predict", ROW, "predictor"),
+    ("POST", "/v2/models/demo/infer", {"inputs": [{"name": "input", "shape": [1, 30], "datatype": "FP64",
+                                                   "data": ROW["features"]}]}, "predictor"),
+    ("POST", "/feedback", {"request_id": "nope", "label": 1}, "predictor"),
+    ("POST", "/v2/repository/index", {}, "deployer"),
+]
+ORDER = ["viewer", "predictor", "deployer", "admin"]
+KEYS = {"viewer": viewer, "predictor": predictor, "deployer": deployer, "admin": admin}
+bad_cells = []
+for method, path, body, need in ENDPOINTS:
+    for role, k in [(None, None)] + list(KEYS.items()):
+        h = {"Authorization": "Bearer " + k} if k else {}
+        r = s.request(method, url + path, json=body, headers=h, timeout=10)
+        if role is None:
+            want = 401
+        elif ORDER.index(role) < ORDER.index(need):
+            want = 403
+        else:
+            want = None  # allowed: anything but 401/403
+        got = r.status_code
+        if (want and got != want) or (not want and got in (401, 403)):
+            bad_cells.append((method, path, role, got, r.text[:80]))
+check(f"role x endpoint matrix: {len(ENDPOINTS)} endpoints x (none + 4 roles) give 401 / 403 / allowed",
+      not bad_cells, bad_cells)
+r = s.get(url + "/metrics")
+check("401 says why and asks for a bearer token",
+      r.status_code == 401 and r.headers.get("WWW-Authenticate", "").startswith("Bearer") and
+      r.json()["error"] == "authentication failed: no credentials", (r.status_code, r.headers, r.text))
+r = s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + viewer})
+check("403 names the key, its role and the role needed",
+      r.status_code == 403 and r.json()["error"] == "key 'dash' has role viewer; this endpoint needs predictor", r.text)
+r = s.post(url + "/predict", json=ROW, headers={"X-API-Key": predictor})
+check("X-API-Key works like Authorization: Bearer", r.status_code == 200, r.text)
+wrong = predictor[:-1] + ("A" if predictor[-1] != "A" else "B")
+r = s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + wrong})
+check("a wrong secret for a real key id -> 401 wrong key", r.status_code == 401 and "wrong key" in r.text, r.text)
+r = s.post(url + "/predict", json=ROW, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+check("other schemes -> 401", r.status_code == 401, r.text)
+r = s.post(url + "/models/other/predict", json=ROW, headers={"Authorization": "Bearer " + scoped})
+r2 = s.post(url + "/models/demo/predict", json=ROW, headers={"Authorization": "Bearer " + scoped})
+check("a key limited to demo: other -> 403, demo -> 200", r.status_code == 403 and r2.status_code == 200,
+      (r.status_code, r2.status_code))
+t0 = time.time()
+n_ok = sum(s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + predictor}).status_code == 200
+           for _ in range(200))
+per = (time.time() - t0) / 200
+check(f"a checked key is remembered: 200 requests at {per * 1000:.2f} ms each (argon2id runs once)",
+      n_ok == 200 and per < 0.02, per)
+
+# ---- the audit log ----------------------------------------------------------------------------
+time.sleep(1.1)  # failures are recorded at most 10 a second: start a fresh second
+s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + wrong})
+au = kiln("audit", "list", "--json")
+records = json.loads(au.stdout) if au.returncode == 0 else []
+by_action = {}
+for rec in records:
+    by_action.setdefault(rec["action"], []).append(rec)
+check("key creation is audited (actor, object, role)",
+      sorted(r["object"] for r in by_action.get("key.create", [])) == ["app", "dash", "demo-only", "ops", "root"]
+      and all(r["actor"] == "tester" for r in by_action["key.create"]), by_action.get("key.create"))
+fails = by_action.get("auth.failure", [])
+check("refused credentials are audited: address, outcome denied, the reason",
+      fails and all(r["address"] == "127.0.0.1" and r["outcome"] == "denied" for r in fails) and
+      any("no credentials" in r["detail"] for r in fails) and any("wrong key" in r["detail"] for r in fails),
+      fails[:3])
+forb = by_action.get("auth.forbidden", [])
+check("a key without the right is audited under its name",
+      any(r["actor"] == "dash" and "POST /predict" in r["detail"] for r in forb), forb[:3])
+ver = kiln("audit", "verify")
+check("kiln audit verify: the chain is intact", ver.returncode == 0, ver.stdout + ver.stderr)
+
+# ---- model control with a deployer key -------------------------------------------------------
+D = {"Authorization": "Bearer " + deployer}
+r1 = s.post(url + "/v2/repository/models/demo/unload", json={}, headers=D)
+gone = s.post(url + "/models/demo/predict", json=ROW, headers={"Authorization": "Bearer " + admin}).status_code
+r2 = s.post(url + "/v2/repository/models/demo/load", json={}, headers=D)
+back = s.post(url + "/models/demo/predict", json=ROW, headers={"Authorization": "Bearer " + admin}).status_code
+check("a deployer unloads (model gone) and loads again (model answers)",
+      r1.status_code == 200 and gone in (404, 503) and r2.status_code == 200 and back == 200,
+      (r1.status_code, gone, r2.status_code, back))
+check("a predictor may not unload", s.post(url + "/v2/repository/models/demo/unload", json={},
+                                           headers={"Authorization": "Bearer " + predictor}).status_code == 403)
+
+# ---- changes take effect on the running server ----------------------------------------------
+def status_with(k):
+    return s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + k}).status_code
+
+
+kiln("keys", "revoke", "app")
+time.sleep(1.2)
+check("a revoked key is refused within a second (401 key revoked)", status_with(predictor) == 401)
+rot = kiln("keys", "rotate", "demo-only", "--grace", "2s", "--json")
+new = json.loads(rot.stdout)["key"] if rot.returncode == 0 else ""
+SECRETS.append(new)
+time.sleep(1.2)
+r_old, r_new = s.post(url + "/models/demo/predict", json=ROW, headers={"Authorization": "Bearer " + scoped}), \
+    s.post(url + "/models/demo/predict", json=ROW, headers={"Authorization": "Bearer " + new})
+check("after rotate both the old (grace period) and the new secret work",
+      r_old.status_code == 200 and r_new.status_code == 200, (r_old.text, r_new.text))
+time.sleep(2.0)
+r_old = s.post(url + "/models/demo/predict", json=ROW, headers={"Authorization": "Bearer " + scoped})
+check("after the grace period the old secret is refused", r_old.status_code == 401 and "grace" in r_old.text, r_old.text)
+short = key("brief", "predictor", "--expires", "2s")
+time.sleep(1.0)
+ok_before = status_with(short)
+time.sleep(2.0)
+r = s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + short})
+check("an expiring key works, then is refused as expired", ok_before == 200 and r.status_code == 401 and
+      "expired" in r.text, (ok_before, r.text))
+p.terminate()
+p.wait(timeout=30)
+
+# ---- secure defaults --------------------------------------------------------------------------
+empty = dict(ENV, KILN_HOME=os.path.join(SCRATCH, "empty"))
+r = subprocess.run([KILN, "serve", "--listen", "0.0.0.0:0", "--model", f"demo={demo}"], env=empty,
+                   capture_output=True, text=True, timeout=30)
+check("no keys + a non-loopback address: refuses to start, says how to fix it",
+      r.returncode == 1 and "refusing to listen on 0.0.0.0:0 without authentication" in r.stderr and
+      "--insecure" in r.stderr, r.stderr)
+p2, url2 = start("--listen", "0.0.0.0:0", "--model", f"demo={demo}", "--insecure", env=empty)
+check("--insecure starts it anyway", requests.get(url2.replace("0.0.0.0", "127.0.0.1") + "/health").status_code == 200)
+p2.terminate()
+p2.wait(timeout=30)
+p3, url3 = start("--model", f"demo={demo}", "--set", "auth_required=true", env=empty)
+check("auth_required: true with no key refuses every request (401)",
+      requests.get(url3 + "/health").status_code == 401)
+p3.terminate()
+p3.wait(timeout=30)
+p4, url4 = start("--listen", "0.0.0.0:0", "--model", f"demo={demo}")
+check("with keys, a non-loopback address is allowed",
+      requests.get(url4.replace("0.0.0.0", "127.0.0.1") + "/health", headers={"X-API-Key": viewer}).status_code == 200)
+p4.terminate()
+p4.wait(timeout=30)
+
+# ---- JWT bearer tokens (minted with PyJWT) ----------------------------------------------------
+import jwt as pyjwt
+
+secret = os.urandom(32).hex()
+with open(os.path.join(SCRATCH, "jwt.secret"), "w") as f:
+    f.write(secret)
+SECRETS.append(secret)
+p5, url5 = start("--model", f"demo={demo}", "--set", "jwt_issuer=https://idp.example", "--set",
+                 "jwt_audience=kiln", "--set", "jwt_algorithms=HS256", "--set",
+                 f"jwt_key_file={os.path.join(SCRATCH, 'jwt.secret')}", env=empty)
+
+
+def token(role="predictor", **over):
+    claims = {"iss": "https://idp.example", "aud": "kiln", "sub": "svc-1", "role": role,
+              "iat": int(time.time()), "exp": int(time.time()) + 300}
+    claims.update(over)
+    if role is None:
+        del claims["role"]
+    return pyjwt.encode(claims, secret, algorithm="HS256")
+
+
+def jwt_status(tok, path="/predict"):
+    return requests.post(url5 + path, json=ROW, headers={"Authorization": "Bearer " + tok}).status_code
+
+
+none_tok = pyjwt.encode({"iss": "https://idp.example", "aud": "kiln", "role": "admin",
+                         "exp": int(time.time()) + 300}, None, algorithm="none")
+cases = {"a predictor token -> 200": (jwt_status(token()), 200),
+         "a viewer token on /predict -> 403": (jwt_status(token("viewer")), 403),
+         "a token without a role -> 403": (jwt_status(token(None)), 403),
+         "an expired token -> 401": (jwt_status(token(exp=int(time.time()) - 120)), 401),
+         "a not-yet-valid token -> 401": (jwt_status(token(nbf=int(time.time()) + 300)), 401),
+         "another audience -> 401": (jwt_status(token(aud="other")), 401),
+         "another issuer -> 401": (jwt_status(token(iss="https://evil.example")), 401),
+         "alg none -> 401": (jwt_status(none_tok), 401),
+         "a token signed with another secret -> 401":
+             (jwt_status(pyjwt.encode({"iss": "https://idp.example", "aud": "kiln", "role": "admin",
+                                       "exp": int(time.time()) + 300}, "x" * 32, algorithm="HS256")), 401)}
+check("JWT: valid, viewer, role-less, expired, not-yet-valid, wrong audience / issuer, alg none, forged",
+      all(got == want for got, want in cases.values()),
+      {k: v for k, v in cases.items() if v[0] != v[1]})
+p5.terminate()
+p5.wait(timeout=30)
+
+# ---- secrets never written -------------------------------------------------------------------
+written = ""
+for root, _, files in os.walk(SCRATCH):
+    for f in files:
+        if f.endswith((".log", ".db", ".db-wal", ".jsonl", ".txt")):
+            with open(os.path.join(root, f), "rb") as fh:
+                written += fh.read().decode("latin-1")
+leaks = [k[:18] for k in SECRETS if k and (k in written or k[-43:] in written)]
+check(f"no key appears in logs or the registry ({len(written)} bytes searched)", not leaks and len(written) > 1000, leaks)
+
+print(f"{len(FAILS)} failed")
+sys.exit(len(FAILS))
