@@ -19,6 +19,7 @@
 #include "serve/jwt.h"
 #include "serve/config.h"
 #include "serve/loader.h"
+#include "serve/ratelimit.h"
 #include "serve/server.h"
 
 void cmd_serve_help(void)
@@ -46,7 +47,10 @@ void cmd_serve_help(void)
         "  --set KEY=VALUE            any setting of kiln.yaml (e.g. max_body_bytes=1048576)\n"
         "  --home, --store, --artifacts   where the registry is (as for kiln models)\n\n"
         "Settings apply in this order, each overriding the one before: defaults, kiln.yaml,\n"
-        "KILN_* environment variables, flags.\n");
+        "KILN_* environment variables, flags.\n\n"
+        "Security (docs/security.md): once an API key exists (kiln keys create) every request\n"
+        "must authenticate; HTTPS with --set tls_cert_file=F --set tls_key_file=K (SIGHUP\n"
+        "reloads them); rate limits with rate_limit_*; input policy in kiln.yaml validation:.\n");
 }
 
 static int level_of(const char *name)
@@ -217,6 +221,11 @@ static void run_until_stopped(kserver *srv, kloader *l, int deadline_s, const si
         if (sig == SIGHUP) {
             event(NULL, 2, "SIGHUP: reloading every model");
             kloader_reload(l);
+            kerr e = {0};
+            if (kserver_reload_tls(srv, &e))
+                event(NULL, 0, e.msg);
+            else if (kserver_tls(srv))
+                event(NULL, 2, "SIGHUP: TLS certificate reloaded");
         } else if (sig == SIGTERM || sig == SIGINT) {
             break;
         }
@@ -325,19 +334,17 @@ static int serve(serve_args *a, const kreg_options *reg)
                           .max_header_bytes = c->max_header_bytes,
                           .max_connections = c->max_connections,
                           .idle_timeout_s = c->idle_timeout_s,
-                          .request_timeout_s = c->request_timeout_s};
+                          .request_timeout_s = c->request_timeout_s,
+                          .tls_cert_file = c->tls_cert_file,
+                          .tls_key_file = c->tls_key_file,
+                          .tls_client_ca_file = c->tls_client_ca_file,
+                          .tls_min_version = c->tls_min_version};
     if (kserve_config_listen(c, so.host, sizeof so.host, &so.port, &e)) return cli_fail(&e);
     so.access_log = open_access_log(c->access_log);
     if (strcmp(c->access_log, "off") && !so.access_log) {
         kerr_set(&e, K_IO, "cannot open the access log %s: %s", c->access_log, strerror(errno));
         return cli_fail(&e);
     }
-    kms *models = kms_new();
-    kmetrics *metrics = c->metrics ? kmetrics_new() : NULL;
-    kfeedback_hub *feedback = c->feedback
-                                  ? kfeedback_hub_new(c->feedback_max_pending, c->feedback_window_s,
-                                                      c->feedback_max_pairs)
-                                  : NULL;
     kpredlog *predlog = NULL;
     kauth *auth = NULL;
     int rc0 = open_auth(a, reg, &auth);
@@ -345,8 +352,15 @@ static int serve(serve_args *a, const kreg_options *reg)
     if (!rc0) rc0 = open_predlog(a, &predlog);
     if (rc0) {
         kauth_stop(auth);
+        if (so.access_log && so.access_log != stderr) fclose(so.access_log);
         return rc0;
     }
+    kms *models = kms_new();
+    kmetrics *metrics = c->metrics ? kmetrics_new() : NULL;
+    kfeedback_hub *feedback = c->feedback
+                                  ? kfeedback_hub_new(c->feedback_max_pending, c->feedback_window_s,
+                                                      c->feedback_max_pairs)
+                                  : NULL;
     kloader_options lo;
     kloader *l = NULL;
     fill_loader(a, &lo, reg);
@@ -362,6 +376,14 @@ static int serve(serve_args *a, const kreg_options *reg)
     if (models) kms_set_features(models, &features);
     if (!models || kloader_new(models, &lo, &l, &e)) rc = cli_fail(&e);
     if (!rc && c->default_model[0]) kms_set_default(models, c->default_model);
+    krl *limits = NULL;
+    krl_options ro = {.per_address = c->rate_limit_per_address,
+                      .per_role = {NULL, c->rate_limit_viewer, c->rate_limit_predictor,
+                                   c->rate_limit_deployer, c->rate_limit_admin},
+                      .burst = c->rate_limit_burst,
+                      .redis = c->rate_limit_redis,
+                      .log = event};
+    if (!rc && krl_new(&ro, &limits, &e)) rc = cli_fail(&e);
     kserve_ctx ctx = {.models = models,
                       .limits = {.max_batch_rows = c->max_batch_rows,
                                  .max_body_bytes = c->max_body_bytes,
@@ -373,7 +395,9 @@ static int serve(serve_args *a, const kreg_options *reg)
                       .metrics = metrics,
                       .feedback = feedback,
                       .predlog = predlog,
-                      .auth = auth};
+                      .validate = c->validation,
+                      .auth = auth,
+                      .ratelimit = limits};
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -392,14 +416,16 @@ static int serve(serve_args *a, const kreg_options *reg)
     if (!rc && kserver_start(&ctx, &so, &srv, &e)) rc = cli_fail(&e);
     if (!rc) {
         char msg[300];
-        snprintf(msg, sizeof msg, "listening on http://%s%s%s:%d", strchr(so.host, ':') ? "[" : "",
-                 so.host, strchr(so.host, ':') ? "]" : "", kserver_port(srv));
+        snprintf(msg, sizeof msg, "listening on %s://%s%s%s:%d",
+                 kserver_tls(srv) ? "https" : "http", strchr(so.host, ':') ? "[" : "", so.host,
+                 strchr(so.host, ':') ? "]" : "", kserver_port(srv));
         event(NULL, 2, msg);
         run_until_stopped(srv, l, c->shutdown_timeout_s, &set);
     }
     kserver_stop(srv);
     kalerter_stop(alerter); /* after the server: /metrics and /alerts read it */
     kauth_stop(auth);
+    krl_free(limits);
     kloader_free(l);
     kms_free(models);
     kmetrics_free(metrics);

@@ -114,12 +114,31 @@ static kstatus predictions(const kspec *s, const matrix *m, double **pred, kerr 
     return st;
 }
 
+/* Features whose training range the source model did not record get the reference data's
+ * range, so data quality (out of range) and the input policy (validation: range) apply. */
+static void fill_ranges(kspec *s, const matrix *m)
+{
+    size_t nf = (size_t)s->n_features;
+    for (size_t j = 0; j < nf; j++) {
+        kfeature *f = &s->features[j];
+        if (!isnan(f->min) || !isnan(f->max) || f->type == KFEAT_CATEGORICAL) continue;
+        double lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < m->n; i++) {
+            double x = m->rows[i * nf + j];
+            if (x < lo) lo = x;
+            if (x > hi) hi = x;
+        }
+        if (lo <= hi) f->min = lo, f->max = hi;
+    }
+}
+
 kstatus cli_attach_reference(kspec *s, const char *csv_path, size_t *rows, kerr *e)
 {
     matrix m = {0};
     double *pred = NULL;
     char *json = NULL;
     kstatus st = read_matrix(s, csv_path, &m, e);
+    if (!st) fill_ranges(s, &m);
     if (!st) st = predictions(s, &m, &pred, e);
     if (!st) st = kdrift_reference_json(s, m.rows, m.n, pred, &json, e);
     if (!st && kspec_set_meta(s, "drift_reference", json))

@@ -207,6 +207,7 @@ static kstatus verify(kauth *a, const char *key, const char *id, const unsigned 
     who->role = x->k.role;
     memcpy(who->name, x->k.name, sizeof who->name);
     memcpy(who->models, x->k.models, sizeof who->models);
+    memcpy(who->rate, x->k.rate, sizeof who->rate);
     return K_OK;
 }
 

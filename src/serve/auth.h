@@ -19,6 +19,7 @@ typedef struct {
     krole role;
     char name[KREG_NAME_MAX + 1]; /* the key's name ("" when unauthenticated) */
     char models[KKEY_MODELS_MAX]; /* "" = every model */
+    char rate[32];                /* the key's own rate limit ("100/s"); "" = its role's default */
 } kauth_who;
 
 struct kjwt;

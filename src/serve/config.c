@@ -10,6 +10,7 @@
 
 #include "data/yaml.h"
 #include "monitor/alerts.h"
+#include "serve/validate.h"
 #include "store/registry.h"
 
 void kserve_config_defaults(kserve_config *c)
@@ -43,6 +44,8 @@ void kserve_config_release(kserve_config *c)
 {
     kalerts_free(c->alerts);
     c->alerts = NULL;
+    kvalidate_free(c->validation);
+    c->validation = NULL;
 }
 
 static kstatus set_uint(const char *key, const char *v, unsigned long long lo,
@@ -137,6 +140,13 @@ static const setting settings[] = {
     B("allow_model_control", allow_model_control),
     B("auth_required", auth_required),
     B("insecure", insecure),
+    S("rate_limit_per_address", rate_limit_per_address),
+    S("rate_limit_viewer", rate_limit_viewer),
+    S("rate_limit_predictor", rate_limit_predictor),
+    S("rate_limit_deployer", rate_limit_deployer),
+    S("rate_limit_admin", rate_limit_admin),
+    S("rate_limit_burst", rate_limit_burst),
+    S("rate_limit_redis", rate_limit_redis),
     S("jwt_issuer", jwt_issuer),
     S("jwt_audience", jwt_audience),
     S("jwt_algorithms", jwt_algorithms),
@@ -154,6 +164,10 @@ static const setting settings[] = {
     S("home", home),
     S("store", store),
     S("artifacts", artifacts),
+    S("tls_cert_file", tls_cert_file),
+    S("tls_key_file", tls_key_file),
+    S("tls_client_ca_file", tls_client_ca_file),
+    S("tls_min_version", tls_min_version),
     S("trusted_keys", trusted_keys),
     B("require_signed_models", require_signed_models),
 };
@@ -259,6 +273,16 @@ static kstatus apply_alerts(kserve_config *c, json_object *v, kerr *e)
     return K_OK;
 }
 
+static kstatus apply_validation(kserve_config *c, json_object *v, kerr *e)
+{
+    struct kvalidate *x;
+    kstatus st = kvalidate_new(v, &x, e);
+    if (st) return st;
+    kvalidate_free(c->validation);
+    c->validation = x;
+    return K_OK;
+}
+
 static int is_section(const char *key)
 {
     return !strcmp(key, "limits") || !strcmp(key, "registry") || !strcmp(key, "throughput") ||
@@ -277,6 +301,8 @@ static kstatus apply_object(kserve_config *c, json_object *doc, kerr *e)
             st = apply_serve(c, v, e);
         else if (!strcmp(key, "alerts"))
             st = apply_alerts(c, v, e);
+        else if (!strcmp(key, "validation"))
+            st = apply_validation(c, v, e);
         else if (is_section(key) && json_object_is_type(v, json_type_object))
             st = apply_object(c, v, e);
         else if (json_object_is_type(v, json_type_object) ||

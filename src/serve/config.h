@@ -46,17 +46,28 @@ typedef struct {
     char access_log[KCONF_STR]; /* "-" (stderr), "off", or a file path */
     char log_level[16];         /* error, warn, info (default), debug */
     int shutdown_timeout_s;     /* 10: in-flight requests get this long on SIGTERM */
+    /* rate limits (ratelimit.h): "N/s", "N/m" or "N/h"; "" = none. Checked when serve starts.
+     * Per role: the default of every key of that role (a key's own rate overrides it). */
+    char rate_limit_per_address[32]; /* per client address; "" = off (default) */
+    char rate_limit_viewer[32], rate_limit_predictor[32];
+    char rate_limit_deployer[32], rate_limit_admin[32];
+    char rate_limit_burst[32];        /* "Ns" seconds' worth or "N" requests; "" = "1s" */
+    char rate_limit_redis[KCONF_STR]; /* "redis://HOST:PORT[/DB]"; "" = per-instance buckets */
     /* models */
     int n_files;
     char file_names[KLOADER_MAX][130], file_paths[KLOADER_MAX][KCONF_STR];
     int n_refs;
     char ref_names[KLOADER_MAX][130], ref_aliases[KLOADER_MAX][65];
-    char default_alias[65];  /* "production" */
-    char default_model[130]; /* the model /predict uses; "" = the first loaded */
-    int poll_ms;             /* 250 */
-    struct kalerts *alerts;  /* kiln.yaml's alerts: section, parsed; NULL: none. Owned. */
+    char default_alias[65];       /* "production" */
+    char default_model[130];      /* the model /predict uses; "" = the first loaded */
+    int poll_ms;                  /* 250 */
+    struct kalerts *alerts;       /* kiln.yaml's alerts: section, parsed; NULL: none. Owned. */
+    struct kvalidate *validation; /* kiln.yaml's validation: section; NULL: none. Owned. */
     /* registry location ("" = the usual KILN_HOME resolution) */
     char home[KCONF_STR], store[KCONF_STR], artifacts[KCONF_STR];
+    /* HTTPS: cert and key both set, or neither (plain HTTP); client CA: mutual TLS */
+    char tls_cert_file[KCONF_STR], tls_key_file[KCONF_STR], tls_client_ca_file[KCONF_STR];
+    char tls_min_version[8];      /* "1.2" (default) or "1.3" */
     char trusted_keys[KCONF_STR]; /* file or directory of trusted signing keys; "" = none */
     int require_signed_models;    /* 0: unsigned packages load (signed ones must verify) */
 } kserve_config;

@@ -36,6 +36,8 @@ typedef struct {
     struct kpredlog *predlog;       /* NULL: no prediction log */
     struct kalerter *alerter;       /* NULL: no alert rules */
     struct kauth *auth;             /* NULL: no API keys (model control then refused) */
+    struct krl *ratelimit;          /* NULL: no rate limits (ratelimit.h) */
+    struct kvalidate *validate;     /* NULL: inputs only counted (data quality), never refused */
 } kserve_ctx;
 
 /* A handler gets the path parameters the route captured ({name}, {version}), in order. */

@@ -13,6 +13,7 @@
 #include "serve/batcher.h"
 #include "serve/cache.h"
 #include "serve/handlers.h"
+#include "serve/ratelimit.h"
 
 #define MAX_LISTED 1024
 
@@ -95,6 +96,7 @@ void kserve_metrics_text(kserve_ctx *c, buf *out)
     model_gauges(c, out);
     if (c->feedback) kfeedback_hub_write(c->feedback, out);
     if (c->alerter) kalerter_write_metrics(c->alerter, out);
+    krl_write_metrics(c->ratelimit, out);
     process_metrics_write(out);
     prom_family(out, "kiln_build_info", "gauge", "Kiln's version; the value is always 1.");
     char labels[64];

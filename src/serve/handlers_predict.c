@@ -15,6 +15,7 @@
 #include "monitor/online.h"
 #include "monitor/quality.h"
 #include "serve/handlers.h"
+#include "serve/validate.h"
 
 void h_health(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
 {
@@ -294,11 +295,15 @@ kstatus kserve_predict(kserve_ctx *c, const khttp_req *q, const kms_ref *ref, co
                        size_t n, double *values, kerr *e)
 {
     kstatus st = K_OK;
+    const double *in = rows; /* as received: data quality and drift watch these */
+    if (c->validate &&
+        (st = kvalidate_rows(c->validate, kmodel_spec(kms_model(ref)), in, n, q->mem, &rows, e)))
+        return st;
     if (n == 1)
         st = predict_one(ref, rows, values, e);
     else if (n && kmodel_predict(kms_model(ref), rows, n, values, NULL))
         st = kerr_set(e, K_NOMEM, "out of memory scoring %zu rows", n);
-    if (!st && n) record(c, ref, rows, values, n);
+    if (!st && n) record(c, ref, in, values, n);
     if (!st && n) remember(c, q, ref, rows, values, n);
     return st;
 }
@@ -332,8 +337,11 @@ static int score(kserve_ctx *c, const khttp_req *q, khttp_resp *r, kms_ref *ref,
     }
     st = kserve_predict(c, q, ref, out->rows, out->n, out->values, &e);
     if (st) {
-        khttp_error(r, st == K_BUSY ? 503 : 413, st == K_BUSY ? "overloaded" : "too_large", "%s",
-                    e.msg[0] ? e.msg : "request too large for its memory budget");
+        khttp_error(r, khttp_status_for(st),
+                    st == K_BUSY    ? "overloaded"
+                    : st == K_RANGE ? "invalid_input"
+                                    : "too_large",
+                    "%s", e.msg[0] ? e.msg : "request too large for its memory budget");
         return 0;
     }
     return 1;

@@ -34,6 +34,10 @@ static void request_error(khttp_resp *r, const kerr *e)
 {
     if (e->code == K_LIMIT)
         khttp_error(r, 413, "too_large", "%s", e->msg);
+    else if (e->code == K_RANGE) /* refused by the input policy (validate.h) */
+        khttp_error(r, 422, "invalid_input", "%s", e->msg);
+    else if (e->code == K_BUSY)
+        khttp_error(r, 503, "overloaded", "%s", e->msg);
     else
         khttp_error(r, 400, "bad_request", "%s", e->msg);
 }

@@ -1,5 +1,10 @@
 /* router.c — the route table: every endpoint the server answers and the role it needs, in one
- * place; authentication and authorisation happen here, before any handler runs. */
+ * place; rate limits, authentication and authorisation happen here, before any handler runs.
+ *
+ * Order: the per-address limit first (so floods of bad credentials are throttled before they
+ * cost an authentication), then authentication and authorisation, then the caller's own limit.
+ * Health probes (/health, /v2/health/live, /v2/health/ready) are never rate limited: a load
+ * balancer or kubelet probing from one address must not take a busy instance out of service. */
 #include "serve/router.h"
 
 #include <stdio.h>
@@ -7,6 +12,7 @@
 #include <time.h>
 
 #include "serve/auth.h"
+#include "serve/ratelimit.h"
 
 #define MAX_PARAMS 2
 #define MAX_SEGMENTS 8
@@ -105,10 +111,35 @@ static int model_allowed(kserve_ctx *c, const kauth_who *who, const route *rt, c
     return ok;
 }
 
-/* Authentication (401) and authorisation (403) for route rt; 1 when the handler may run. */
+static int is_probe(const route *rt)
+{
+    return rt->handler == h_health || rt->handler == oip_live || rt->handler == oip_ready;
+}
+
+/* The rate limit of the caller `who` (NULL: of the client address); 1 when the request may go
+ * on, else a 429 with Retry-After has been written. */
+static int within_limit(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const route *rt,
+                        const kauth_who *who)
+{
+    if (!c->ratelimit || is_probe(rt)) return 1;
+    krl_denial d;
+    if (who ? krl_allow_key(c->ratelimit, who->name, who->role, who->rate, &d)
+            : krl_allow_address(c->ratelimit, q->client, &d))
+        return 1;
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", d.retry_after_s);
+    khttp_add_header(r, "Retry-After", secs);
+    khttp_error(r, 429, "rate_limited", "rate limit exceeded: %s; retry in %d s", d.what,
+                d.retry_after_s);
+    return 0;
+}
+
+/* Rate limits (429), authentication (401) and authorisation (403) for route rt; 1 when the
+ * handler may run. */
 static int allowed(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const route *rt,
                    const char *model)
 {
+    if (!within_limit(c, q, r, rt, NULL)) return 0;
     if (!kauth_enabled(c->auth)) {
         if (rt->need < D || !c->allow_model_control) return 1; /* disabled: the handler says 403 */
         khttp_add_header(r, "WWW-Authenticate", "Bearer realm=\"kiln\"");
@@ -132,7 +163,7 @@ static int allowed(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const route
     else if (!model_allowed(c, &who, rt, model))
         khttp_error(r, 403, "forbidden", "key '%s' may not use this model", who.name);
     else
-        return 1;
+        return within_limit(c, q, r, rt, &who);
     char why[600];
     snprintf(why, sizeof why, "%s %.500s", q->method, q->path);
     kauth_audit_failure(c->auth, who.name, q->client, why, now_ms());

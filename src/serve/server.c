@@ -1,5 +1,6 @@
 /* server.c — libmicrohttpd glue: accumulates bodies within limits, builds a khttp_req, runs the
- * router, sends the khttp_resp with X-Request-Id, and writes the access log. */
+ * router, sends the khttp_resp with X-Request-Id, and writes the access log; TLS through
+ * serve/tls.c (certificate callback, per-connection generation for safe reloads). */
 #include "serve/server.h"
 
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 
 #include "monitor/metrics.h"
 #include "serve/router.h"
+#include "serve/tls.h"
 
 #define LOG_BUF (64 * 1024)
 #define DISCARD_MIN ((size_t)1 << 20)
@@ -29,6 +31,7 @@ typedef struct conn_entry {
     uint64_t since_us; /* start of the current state */
     int cut;           /* already shut down by the reaper */
     int served;        /* has answered at least one request */
+    uint64_t tls_gen;  /* TLS certificate generation current when it started */
 } conn_entry;
 #define SCRATCH_LIMIT ((size_t)1 << 30)
 
@@ -49,6 +52,7 @@ struct kserver {
     pthread_t reaper;
     int reaper_running, stopping;
     size_t discard_max;
+    ktls *tls; /* NULL: plain HTTP */
 };
 
 typedef struct {
@@ -323,6 +327,15 @@ static void set_state(kserver *s, conn_entry *c, int state)
     pthread_mutex_unlock(&s->conns_lock);
 }
 
+/* Before the handshake: ties the GnuTLS session to the certificates (without this the handshake
+ * fails) and remembers which certificate generation the connection may use. */
+static void tls_begin(kserver *s, struct MHD_Connection *conn, conn_entry *c)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (i && i->tls_session) c->tls_gen = ktls_session_begin(s->tls, i->tls_session);
+}
+
 static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                               enum MHD_ConnectionNotificationCode code)
 {
@@ -334,6 +347,7 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         c->fd = i ? i->connect_fd : -1;
         c->since_us = now_us();
+        if (s->tls) tls_begin(s, conn, c);
         c->next = s->conns;
         if (s->conns) s->conns->prev = c;
         s->conns = c;
@@ -362,14 +376,17 @@ static void *reap(void *arg)
     for (;;) {
         pthread_mutex_lock(&s->conns_lock);
         int stop = s->stopping;
-        uint64_t now = now_us();
-        for (conn_entry *c = s->conns; c && !stop; c = c->next)
+        uint64_t now = now_us(), oldest = UINT64_MAX;
+        for (conn_entry *c = s->conns; c && !stop; c = c->next) {
             if (c->state != 2 && !c->cut && c->fd >= 0 && now - c->since_us > limit) {
                 shutdown(c->fd, SHUT_RDWR); /* libmicrohttpd sees the end and cleans up */
                 c->cut = 1;
             }
+            if (c->tls_gen < oldest) oldest = c->tls_gen;
+        }
         pthread_mutex_unlock(&s->conns_lock);
         if (stop) return NULL;
+        if (s->tls) ktls_collect(s->tls, oldest); /* certificates no connection can still use */
         nanosleep(&(struct timespec){0, 250 * 1000000L}, NULL);
     }
 }
@@ -414,6 +431,33 @@ static unsigned thread_count(const kserver_options *o)
     return n > 0 ? (unsigned)n : 1;
 }
 
+static int is_set(const char *v)
+{
+    return v && *v;
+}
+
+/* Loads the TLS material when asked for, and the libmicrohttpd options that use it (an empty
+ * list for plain HTTP). */
+static kstatus start_tls(kserver *s, const kserver_options *o, struct MHD_OptionItem *it, kerr *e)
+{
+    it[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (!is_set(o->tls_cert_file) && !is_set(o->tls_key_file) && !is_set(o->tls_client_ca_file))
+        return K_OK;
+    ktls_options to = {o->tls_cert_file, o->tls_key_file, o->tls_client_ca_file,
+                       o->tls_min_version};
+    kstatus st = ktls_new(&to, &s->tls, e);
+    if (st) return st;
+    int n = 0;
+    it[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)ktls_retrieve};
+    it[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)ktls_priorities(s->tls)};
+    if (ktls_client_ca_pem(s->tls))
+        it[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                          (void *)ktls_client_ca_pem(s->tls)};
+    it[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return K_OK;
+}
+
 kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, kerr *e)
 {
     kserver *s = calloc(1, sizeof *s);
@@ -430,22 +474,24 @@ kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, 
     randombytes_buf(rnd, sizeof rnd);
     snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
     struct sockaddr_storage addr;
-    int v6;
+    struct MHD_OptionItem tls_opts[4];
+    int v6 = 0;
     kstatus st = parse_addr(o, &addr, &v6, e);
+    if (!st) st = start_tls(s, o, tls_opts, e);
     if (st) {
         kserver_stop(s);
         return st;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, answer, s, MHD_OPTION_SOCK_ADDR,
-                            &addr, MHD_OPTION_THREAD_POOL_SIZE, thread_count(o),
-                            MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header_bytes,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-                            notify_connection, s, MHD_OPTION_EXTERNAL_LOGGER, quiet_logger, s,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (s->tls ? MHD_USE_TLS : 0);
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, answer, s, MHD_OPTION_SOCK_ADDR, &addr,
+        MHD_OPTION_THREAD_POOL_SIZE, thread_count(o), MHD_OPTION_CONNECTION_LIMIT,
+        o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED,
+        completed, s, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
+        MHD_OPTION_EXTERNAL_LOGGER, quiet_logger, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!s->d) {
         kserver_stop(s);
         return kerr_set(e, K_IO, "cannot listen on %s:%d (address in use, or not allowed)", o->host,
@@ -454,6 +500,16 @@ kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, 
     if (pthread_create(&s->reaper, NULL, reap, s) == 0) s->reaper_running = 1;
     *out = s;
     return K_OK;
+}
+
+int kserver_tls(const kserver *s)
+{
+    return s->tls != NULL;
+}
+
+kstatus kserver_reload_tls(kserver *s, kerr *e)
+{
+    return s->tls ? ktls_reload(s->tls, e) : K_OK;
 }
 
 int kserver_port(const kserver *s)
@@ -493,6 +549,7 @@ void kserver_stop(kserver *s)
         pthread_join(s->reaper, NULL);
     }
     if (s->d) MHD_stop_daemon(s->d);
+    ktls_free(s->tls); /* after the daemon: no handshake can use it any more */
     kserver_flush_log(s);
     pthread_key_delete(s->scratch_key);
     pthread_mutex_destroy(&s->log_lock);

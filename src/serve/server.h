@@ -5,7 +5,12 @@
  * headers over max_header_bytes get 431; connections past max_connections are refused; a
  * connection idle for idle_timeout_s is closed, and so is one that has not delivered a whole
  * request within request_timeout_s of starting it (a client trickling headers or a body a byte
- * at a time — slowloris — is cut off even though it is never idle). */
+ * at a time — slowloris — is cut off even though it is never idle).
+ *
+ * HTTPS: with tls_cert_file and tls_key_file the server speaks only TLS (1.2+, or 1.3 only), and
+ * with tls_client_ca_file it requires a client certificate signed by that CA (a client without
+ * one fails the handshake with a TLS alert and never gets an HTTP response). kserver_reload_tls
+ * swaps in re-read certificate files for new handshakes; open connections carry on. */
 #ifndef KILN_SERVER_H
 #define KILN_SERVER_H
 
@@ -26,11 +31,21 @@ typedef struct {
     unsigned request_timeout_s; /* whole request (headers and body) must arrive in this; 0:
                                    idle_timeout_s */
     FILE *access_log;           /* one JSON line per request; NULL: off */
+    /* TLS (paths are copied): cert and key both set = HTTPS, neither (NULL or "") = plain HTTP */
+    const char *tls_cert_file, *tls_key_file;
+    const char *tls_client_ca_file; /* require client certificates from this CA; NULL/"": no */
+    const char *tls_min_version;    /* "1.2" (NULL/"": the default) or "1.3" */
 } kserver_options;
 
 /* Starts serving `ctx` (which must outlive the server). */
 kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, kerr *e);
 int kserver_port(const kserver *s);
+/* 1 when the server speaks HTTPS. */
+int kserver_tls(const kserver *s);
+/* Re-reads the TLS certificate and key files: new handshakes get them, open connections keep
+ * theirs. On any error (unreadable, malformed, key not matching, expired) the current ones
+ * stay and `e` says why. Without TLS: K_OK, nothing done. */
+kstatus kserver_reload_tls(kserver *s, kerr *e);
 /* Stops accepting new connections; requests in flight go on. */
 void kserver_quiesce(kserver *s);
 /* Requests received but not yet answered, plus connections accepted in the last second that
