@@ -17,6 +17,14 @@ const char *kstatus_str(kstatus s)
     return status_names[s];
 }
 
+/* Messages are one line: control characters that came in with user text (a value quoted in
+ * the message) become spaces, so they cannot split or forge log lines. */
+static void one_line(char *msg)
+{
+    for (unsigned char *p = (unsigned char *)msg; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) *p = ' ';
+}
+
 kstatus kerr_set(kerr *e, kstatus code, const char *fmt, ...)
 {
     if (!e) return code;
@@ -25,6 +33,7 @@ kstatus kerr_set(kerr *e, kstatus code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
+    one_line(e->msg);
     return code;
 }
 
@@ -47,4 +56,5 @@ void kerr_prefix(kerr *e, const char *fmt, ...)
     if (o > cap - at) o = cap - at;
     memcpy(e->msg + at, old, o);
     e->msg[at + o] = 0;
+    one_line(e->msg);
 }

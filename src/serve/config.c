@@ -315,18 +315,29 @@ static kstatus apply_object(kserve_config *c, json_object *doc, kerr *e)
     return K_OK;
 }
 
+static kstatus apply_doc(kserve_config *c, json_object *doc, kerr *e)
+{
+    kstatus st = json_object_is_type(doc, json_type_object)
+                     ? apply_object(c, doc, e)
+                     : kerr_set(e, K_INVALID, "expected a mapping of settings");
+    json_object_put(doc);
+    return st;
+}
+
 kstatus kserve_config_file(kserve_config *c, const char *path, kerr *e)
 {
     json_object *doc;
     kstatus st = yaml_load_file(path, &doc, e);
-    if (st) return st;
-    if (!json_object_is_type(doc, json_type_object))
-        st = kerr_set(e, K_INVALID, "expected a mapping of settings");
-    else
-        st = apply_object(c, doc, e);
-    json_object_put(doc);
+    if (!st) st = apply_doc(c, doc, e);
     if (st && e && !strstr(e->msg, path)) kerr_prefix(e, "%s", path);
     return st;
+}
+
+kstatus kserve_config_text(kserve_config *c, const char *text, size_t len, kerr *e)
+{
+    json_object *doc;
+    kstatus st = yaml_parse(text, len, &doc, e);
+    return st ? st : apply_doc(c, doc, e);
 }
 
 kstatus kserve_config_env(kserve_config *c, kerr *e)

@@ -77,6 +77,8 @@ void kserve_config_defaults(kserve_config *c);
 void kserve_config_release(kserve_config *c);
 /* Applies a kiln.yaml file; unknown keys are refused (a typo must not be silently ignored). */
 kstatus kserve_config_file(kserve_config *c, const char *path, kerr *e);
+/* The same for kiln.yaml text already in memory (text[0..len), need not be NUL-terminated). */
+kstatus kserve_config_text(kserve_config *c, const char *text, size_t len, kerr *e);
 /* Applies KILN_<SETTING> for every setting (KILN_LISTEN, KILN_MAX_BODY_BYTES, KILN_HOME, …). */
 kstatus kserve_config_env(kserve_config *c, kerr *e);
 
