@@ -279,3 +279,18 @@ void kauth_audit_failure(kauth *a, const char *actor, const char *client, const 
     kaudit_append(a->reg, &ev, NULL);
     pthread_mutex_unlock(&a->reg_lock);
 }
+
+void kauth_audit(kauth *a, const char *actor, const char *client, const char *action,
+                 const char *object, const char *outcome, const char *detail)
+{
+    if (!a || !a->reg) return;
+    kaudit_event ev = {.actor = actor && *actor ? actor : "anonymous",
+                       .address = client && *client ? client : "unknown",
+                       .action = action,
+                       .object = object,
+                       .outcome = outcome,
+                       .detail = detail};
+    pthread_mutex_lock(&a->reg_lock);
+    kaudit_append(a->reg, &ev, NULL);
+    pthread_mutex_unlock(&a->reg_lock);
+}

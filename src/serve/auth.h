@@ -47,4 +47,9 @@ kstatus kauth_check(kauth *a, const char *authorization, const char *api_key, in
 void kauth_audit_failure(kauth *a, const char *actor, const char *client, const char *reason,
                          int64_t now_ms);
 
+/* Appends an administrative event (model.load, model.unload …) to the audit log through the
+ * authenticator's registry handle; nothing when there is no registry. */
+void kauth_audit(kauth *a, const char *actor, const char *client, const char *action,
+                 const char *object, const char *outcome, const char *detail);
+
 #endif

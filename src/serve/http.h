@@ -41,7 +41,8 @@ typedef struct {
     /* What served the request, for the access log and metrics ("" / 0 when none). */
     char model[KHTTP_NAME_MAX];
     int64_t version;
-    const char *error_reason; /* short static reason for kiln_errors_total, NULL when ok */
+    char actor[KHTTP_NAME_MAX + 8]; /* the authenticated caller (key name, "jwt:SUB"); "" */
+    const char *error_reason;       /* short static reason for kiln_errors_total, NULL when ok */
 } khttp_resp;
 
 /* Convenience for handlers. */

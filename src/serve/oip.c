@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "data/jsonpull.h"
+#include "serve/auth.h"
 #include "serve/handlers.h"
 #include "serve/oip.h"
 
@@ -279,7 +280,8 @@ void oip_repo_index(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char
     if (st) output_failed(r, st);
 }
 
-static void repo_action(kserve_ctx *c, khttp_resp *r, const char *const *p, int n, int load)
+static void repo_action(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p,
+                        int n, int load)
 {
     if (!control_allowed(c, r)) return;
     const char *name = n >= 1 && p[0] ? p[0] : "";
@@ -296,6 +298,8 @@ static void repo_action(kserve_ctx *c, khttp_resp *r, const char *const *p, int 
     }
     kerr e = {0};
     kstatus st = fn(c->control.ctx, name, &e);
+    kauth_audit(c->auth, r->actor, q->client, load ? "model.load" : "model.unload", name,
+                st ? kstatus_str(st) : "ok", st ? e.msg : NULL);
     if (st) {
         khttp_error(r, khttp_status_for(st), "model_control", "%s",
                     e.msg[0] ? e.msg : kstatus_str(st));
@@ -306,12 +310,12 @@ static void repo_action(kserve_ctx *c, khttp_resp *r, const char *const *p, int 
 
 void oip_repo_load(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
 {
-    repo_action(c, r, p, n, 1);
+    repo_action(c, q, r, p, n, 1);
 }
 
 void oip_repo_unload(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
 {
-    repo_action(c, r, p, n, 0);
+    repo_action(c, q, r, p, n, 0);
 }
 
 /* ---- inference: from tensors to rows --------------------------------------------------------- */

@@ -162,8 +162,10 @@ static int allowed(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const route
                     krole_name(who.role), krole_name(rt->need));
     else if (!model_allowed(c, &who, rt, model))
         khttp_error(r, 403, "forbidden", "key '%s' may not use this model", who.name);
-    else
+    else {
+        snprintf(r->actor, sizeof r->actor, "%s", who.name);
         return within_limit(c, q, r, rt, &who);
+    }
     char why[600];
     snprintf(why, sizeof why, "%s %.500s", q->method, q->path);
     kauth_audit_failure(c->auth, who.name, q->client, why, now_ms());

@@ -95,7 +95,8 @@ void kserver_flush_log(kserver *s)
 static void log_request(kserver *s, const req_state *st, const char *method, const char *path,
                         const khttp_resp *r)
 {
-    char line[1024], when[32], model[KHTTP_NAME_MAX + 32] = "null";
+    char line[1280], when[32], model[KHTTP_NAME_MAX + 32] = "null";
+    char actor[KHTTP_NAME_MAX + 40] = "null";
     buf esc;
     buf_init(&esc, 600);
     khttp_json_string(&esc, path);
@@ -105,13 +106,14 @@ static void log_request(kserver *s, const req_state *st, const char *method, con
     gmtime_r(&t, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (r->model[0]) snprintf(model, sizeof model, "\"%s\"", r->model);
+    if (r->actor[0]) snprintf(actor, sizeof actor, "\"%s\"", r->actor);
     int n = snprintf(line, sizeof line,
                      "{\"time\":\"%s\",\"request_id\":\"%s\",\"method\":\"%.10s\",\"path\":%s,"
                      "\"status\":%d,\"latency_us\":%llu,\"model\":%s,\"version\":%lld,"
-                     "\"bytes_in\":%zu,\"bytes_out\":%zu}\n",
+                     "\"bytes_in\":%zu,\"bytes_out\":%zu,\"caller\":%s}\n",
                      when, st->request_id, method, esc.data ? (char *)esc.data : "\"\"", r->status,
                      (unsigned long long)(now_us() - st->t0_us), model, (long long)r->version,
-                     st->body.len, r->body.len);
+                     st->body.len, r->body.len, actor);
     buf_free(&esc);
     if (n <= 0 || (size_t)n >= sizeof line) return;
     pthread_mutex_lock(&s->log_lock);

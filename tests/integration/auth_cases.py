@@ -178,6 +178,15 @@ back = s.post(url + "/models/demo/predict", json=ROW, headers={"Authorization": 
 check("a deployer unloads (model gone) and loads again (model answers)",
       r1.status_code == 200 and gone in (404, 503) and r2.status_code == 200 and back == 200,
       (r1.status_code, gone, r2.status_code, back))
+au = json.loads(kiln("audit", "list", "--json").stdout or "[]")
+ctl = [(r["action"], r["actor"], r["object"], r["address"], r["outcome"]) for r in au
+       if r["action"] in ("model.load", "model.unload")]
+check("model unload and load are audited under the deployer's key name",
+      ctl == [("model.unload", "ops", "demo", "127.0.0.1", "ok"), ("model.load", "ops", "demo", "127.0.0.1", "ok")], ctl)
+with open(os.path.join(SCRATCH, "access.log")) as f:
+    callers = [json.loads(line).get("caller") for line in f if line.strip()]
+check("the access log names the caller of each authenticated request",
+      "app" in callers and "ops" in callers and None in callers, set(callers))
 check("a predictor may not unload", s.post(url + "/v2/repository/models/demo/unload", json={},
                                            headers={"Authorization": "Bearer " + predictor}).status_code == 403)
 
