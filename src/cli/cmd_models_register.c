@@ -13,6 +13,7 @@
 #include "model/import.h"
 #include "model/package.h"
 #include "model/sign.h"
+#include "store/audit.h"
 
 #define MAX_TAGS 64
 #define SOURCE_MAX ((size_t)4 << 30)
@@ -185,6 +186,23 @@ static void report(const cli_reg_opts *o, const kreg_version *v, const char *ali
     if (alias) printf("alias %s@%s → version %lld\n", v->name, alias, (long long)v->version);
 }
 
+/* A package refused for its signature: said on stderr and recorded in the audit log. */
+static int refused(const cli_reg_opts *o, const char *name, const kerr *why)
+{
+    int rc = cli_fail(why);
+    kreg *r;
+    if (cli_open_registry(o, &r)) return rc;
+    kaudit_event ev = {.actor = cli_user(),
+                       .action = "model.register",
+                       .object = name,
+                       .outcome = "denied",
+                       .detail = why->msg};
+    kerr e = {0};
+    if (kaudit_append(r, &ev, &e)) cli_fail(&e);
+    kreg_close(r);
+    return rc;
+}
+
 int models_register(int argc, char **argv)
 {
     reg_args a = {0};
@@ -200,7 +218,7 @@ int models_register(int argc, char **argv)
         rc = cli_fail(&e);
     if (!rc && a.config && load_config(a.config, &config, &e)) rc = cli_fail(&e);
     if (!rc && package_bytes(&a, &pkg, &e)) rc = cli_fail(&e);
-    if (!rc && check_signature(&a, &pkg, &e)) rc = cli_fail(&e);
+    if (!rc && check_signature(&a, &pkg, &e)) rc = refused(&o, a.q.name, &e);
     if (!rc) rc = cli_open_registry(&o, &r);
     if (!rc) {
         kreg_version v;

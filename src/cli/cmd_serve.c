@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/sha256.h"
 #include "cli/cli.h"
 #include "monitor/feedback.h"
 #include "monitor/metrics.h"
@@ -263,6 +264,30 @@ static void metrics_text(void *ctx, buf *out)
     kserve_metrics_text(ctx, out);
 }
 
+/* A package refused at load for its signature goes to the audit log too. */
+static void audit_refused(void *ctx, const char *model, const char *why)
+{
+    kerr e = {0};
+    if (kauth_audit(ctx, "kiln-serve", "local", "model.refused", model, "denied", why, &e)) {
+        kerr_prefix(&e, "audit log");
+        event(NULL, 1, e.msg);
+    }
+}
+
+/* The configuration a server started with: which file (and its SHA-256) and where it listens. */
+static void audit_start(const serve_args *a, kauth *auth, const char *where)
+{
+    char sum[SHA256_HEX_LEN] = "", detail[KCONF_STR + 200];
+    if (a->config_path) sha256_file_hex(a->config_path, sum, NULL);
+    snprintf(detail, sizeof detail, "config %s%s%s", a->config_path ? a->config_path : "(none)",
+             sum[0] ? " sha256 " : "", sum);
+    kerr e = {0};
+    if (kauth_audit(auth, cli_user(), "local", "server.start", where, "ok", detail, &e)) {
+        kerr_prefix(&e, "audit log");
+        event(NULL, 1, e.msg);
+    }
+}
+
 static int is_loopback(const char *host)
 {
     return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
@@ -365,6 +390,8 @@ static int serve(serve_args *a, const kreg_options *reg)
     kloader *l = NULL;
     fill_loader(a, &lo, reg);
     lo.metrics = metrics;
+    lo.refused = audit_refused;
+    lo.log_ctx = auth;
     int rc = EXIT_OK;
     kms_features features = {.cache_bytes = c->cache_bytes,
                              .cache_ttl_ms = c->cache_ttl_ms,
@@ -420,13 +447,14 @@ static int serve(serve_args *a, const kreg_options *reg)
                  kserver_tls(srv) ? "https" : "http", strchr(so.host, ':') ? "[" : "", so.host,
                  strchr(so.host, ':') ? "]" : "", kserver_port(srv));
         event(NULL, 2, msg);
+        audit_start(a, auth, msg + 13);
         run_until_stopped(srv, l, c->shutdown_timeout_s, &set);
     }
     kserver_stop(srv);
     kalerter_stop(alerter); /* after the server: /metrics and /alerts read it */
+    kloader_free(l);        /* before auth: its refusals are audited through it */
     kauth_stop(auth);
     krl_free(limits);
-    kloader_free(l);
     kms_free(models);
     kmetrics_free(metrics);
     kpredlog_close(predlog);

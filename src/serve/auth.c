@@ -280,10 +280,10 @@ void kauth_audit_failure(kauth *a, const char *actor, const char *client, const 
     pthread_mutex_unlock(&a->reg_lock);
 }
 
-void kauth_audit(kauth *a, const char *actor, const char *client, const char *action,
-                 const char *object, const char *outcome, const char *detail)
+kstatus kauth_audit(kauth *a, const char *actor, const char *client, const char *action,
+                    const char *object, const char *outcome, const char *detail, kerr *e)
 {
-    if (!a || !a->reg) return;
+    if (!a || !a->reg) return K_OK;
     kaudit_event ev = {.actor = actor && *actor ? actor : "anonymous",
                        .address = client && *client ? client : "unknown",
                        .action = action,
@@ -291,6 +291,7 @@ void kauth_audit(kauth *a, const char *actor, const char *client, const char *ac
                        .outcome = outcome,
                        .detail = detail};
     pthread_mutex_lock(&a->reg_lock);
-    kaudit_append(a->reg, &ev, NULL);
+    kstatus st = kaudit_append(a->reg, &ev, e);
     pthread_mutex_unlock(&a->reg_lock);
+    return st;
 }

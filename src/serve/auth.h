@@ -48,8 +48,8 @@ void kauth_audit_failure(kauth *a, const char *actor, const char *client, const 
                          int64_t now_ms);
 
 /* Appends an administrative event (model.load, model.unload …) to the audit log through the
- * authenticator's registry handle; nothing when there is no registry. */
-void kauth_audit(kauth *a, const char *actor, const char *client, const char *action,
-                 const char *object, const char *outcome, const char *detail);
+ * authenticator's registry handle; K_OK without doing anything when there is no registry. */
+kstatus kauth_audit(kauth *a, const char *actor, const char *client, const char *action,
+                    const char *object, const char *outcome, const char *detail, kerr *e);
 
 #endif

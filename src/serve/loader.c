@@ -62,6 +62,7 @@ static kstatus install_bytes(kloader *l, const char *name, int64_t version, cons
     kspec *spec;
     kmodel *m;
     kstatus st = ksign_check(l->trust, l->o.require_signed, data, len, e);
+    if (st && l->o.refused) l->o.refused(l->o.log_ctx, name, e ? e->msg : kstatus_str(st));
     if (st) return st;
     st = kpkg_read(data, len, &spec, e);
     if (!st && reference && kspec_set_meta(spec, "drift_reference", reference))

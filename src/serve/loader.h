@@ -31,6 +31,9 @@ typedef struct {
     int require_signed;
     /* Where events go (loads, swaps, failures): level 0 error, 1 warning, 2 info. */
     void (*log)(void *ctx, int level, const char *msg);
+    /* A package refused at load for its signature (action "model.refused", the model and the
+     * reason); may be NULL. Called with log_ctx. */
+    void (*refused)(void *ctx, const char *model, const char *why);
     void *log_ctx;
 } kloader_options;
 

@@ -299,7 +299,7 @@ static void repo_action(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const 
     kerr e = {0};
     kstatus st = fn(c->control.ctx, name, &e);
     kauth_audit(c->auth, r->actor, q->client, load ? "model.load" : "model.unload", name,
-                st ? kstatus_str(st) : "ok", st ? e.msg : NULL);
+                st ? kstatus_str(st) : "ok", st ? e.msg : NULL, NULL);
     if (st) {
         khttp_error(r, khttp_status_for(st), "model_control", "%s",
                     e.msg[0] ? e.msg : kstatus_str(st));

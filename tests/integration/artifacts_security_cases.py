@@ -6,6 +6,7 @@ import atexit
 import base64
 import glob
 import hashlib
+import json
 import os
 import re
 import signal
@@ -192,6 +193,15 @@ WRITTEN.append("".join(lines))
 check("the server refuses an unsigned version under require_signed_models",
       url is None and "plain v1: the package is not signed" in "".join(lines),
       "".join(lines)[-500:])
+
+au = json.loads(kiln("audit", "list", "--json").stdout or "[]")
+denied = [r for r in au if r["action"] == "model.register" and r["outcome"] == "denied"]
+check("refused registrations are audited (actor, model, why)",
+      len(denied) >= 3 and all(r["actor"] == "tester" for r in denied) and
+      any("not signed" in r["detail"] for r in denied), denied[:2])
+check("a server start is audited with where it listens",
+      any(r["action"] == "server.start" and r["object"].startswith("http://127.0.0.1:") for r in au),
+      [r["action"] for r in au][-8:])
 
 # ---- rekey ----------------------------------------------------------------------------------
 r = kiln("store", "rekey", "--new-key-file", path("new.key"))
