@@ -153,6 +153,7 @@ static int parse(int argc, char **argv, serve_args *a)
                                          {0, 0, 0, 0}};
     /* The config file is applied first, so find it before the other flags. */
     a->config_path = getenv("KILN_CONFIG");
+    if (a->config_path && !*a->config_path) a->config_path = NULL; /* set but empty: none */
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--config")) a->config_path = argv[i + 1];
     kerr e = {0};
