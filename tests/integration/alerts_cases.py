@@ -1,7 +1,6 @@
 """alerts_cases.py KILN SCRATCH ROOT — alert rules in kiln.yaml, evaluated by `kiln serve` and
 delivered to a webhook receiver run here (127.0.0.1). Prints ok/FAIL per check; exit status =
 failures."""
-import atexit
 import csv
 import json
 import os
@@ -15,21 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
-FAILS = []
-STARTED = []
-
-
-@atexit.register
-def _stop_all():
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def check(what, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
-    if not cond:
-        FAILS.append(what)
+sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
+from kilntest import STARTED, check, finish, log_text, serve  # noqa: E402
 
 
 # ---- the webhook receiver ---------------------------------------------------------------------
@@ -75,25 +61,8 @@ def start_kiln(config, *args):
     path = os.path.join(SCRATCH, f"kiln-{len(STARTED)}.yaml")
     with open(path, "w") as f:
         f.write(config)
-    log = open(os.path.join(SCRATCH, f"kiln-{len(STARTED)}.log"), "w+")
-    p = subprocess.Popen([KILN, "serve", "--config", path, "--listen", "127.0.0.1:0", "--access-log", "off", *args],
-                         stderr=log, text=True)
-    STARTED.append(p)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        log.seek(0)
-        m = re.search(r"listening on (http://[0-9.]+:\d+)", log.read())
-        if m:
-            return p, m.group(1), log
-        if p.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise SystemExit("kiln serve did not start")
-
-
-def log_text(log):
-    log.seek(0)
-    return log.read()
+    return serve(KILN, ["--config", path, "--access-log", "off", *args],
+                 os.path.join(SCRATCH, f"kiln-{len(STARTED)}.log"))
 
 
 refpkg = os.path.join(SCRATCH, "demo-ref.kiln")
@@ -273,5 +242,4 @@ for body, want in [
     check(f"a bad alerts section is refused: {want}", r.returncode != 0 and want in r.stderr, r.stderr)
 
 hook.shutdown()
-print(f"{len(FAILS)} failed")
-sys.exit(len(FAILS))
+finish()

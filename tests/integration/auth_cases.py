@@ -1,6 +1,5 @@
 """auth_cases.py KILN SCRATCH ROOT — API keys and roles of `kiln serve`. Prints ok/FAIL per
 check; exit status = failures."""
-import atexit
 import json
 import os
 import re
@@ -14,20 +13,9 @@ import requests
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
 HOME = os.path.join(SCRATCH, "home")
 ENV = dict(os.environ, KILN_HOME=HOME, KILN_USER="tester")
-FAILS, STARTED, SECRETS = [], [], []
-
-
-@atexit.register
-def _stop_all():
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def check(what, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
-    if not cond:
-        FAILS.append(what)
+SECRETS = []
+sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
+from kilntest import STARTED, check, finish, log_text, serve  # noqa: E402
 
 
 def kiln(*args, env=None):
@@ -42,20 +30,8 @@ def key(name, role, *extra):
 
 
 def start(*args, env=None):
-    log = open(os.path.join(SCRATCH, f"serve-{len(STARTED)}.log"), "w+")
-    p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", *args], env=env or ENV,
-                         stderr=log, stdout=log, text=True)
-    STARTED.append(p)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        log.seek(0)
-        m = re.search(r"listening on (http://[0-9.]+:\d+)", log.read())
-        if m:
-            return p, m.group(1)
-        if p.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise SystemExit("kiln serve did not start")
+    p, url, _ = serve(KILN, args, os.path.join(SCRATCH, f"serve-{len(STARTED)}.log"), env or ENV)
+    return p, url
 
 
 demo = os.path.join(SCRATCH, "demo.kiln")
@@ -295,5 +271,4 @@ for root, _, files in os.walk(SCRATCH):
 leaks = [k[:18] for k in SECRETS if k and (k in written or k[-43:] in written)]
 check(f"no key appears in logs or the registry ({len(written)} bytes searched)", not leaks and len(written) > 1000, leaks)
 
-print(f"{len(FAILS)} failed")
-sys.exit(len(FAILS))
+finish()

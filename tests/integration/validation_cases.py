@@ -1,6 +1,5 @@
 """validation_cases.py KILN SCRATCH ROOT — the input policy (kiln.yaml `validation:`). Prints
 ok/FAIL per check; exit status = failures."""
-import atexit
 import csv
 import json
 import os
@@ -13,40 +12,16 @@ import requests
 
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
 ENV = dict(os.environ, KILN_HOME=os.path.join(SCRATCH, "home"))
-FAILS, STARTED = [], []
-
-
-@atexit.register
-def _stop_all():
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def check(what, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
-    if not cond:
-        FAILS.append(what)
+sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
+from kilntest import STARTED, check, finish, log_text, serve  # noqa: E402
 
 
 def start(config):
     path = os.path.join(SCRATCH, f"kiln-{len(STARTED)}.yaml")
     with open(path, "w") as f:
         f.write(config)
-    log = open(path + ".log", "w+")
-    p = subprocess.Popen([KILN, "serve", "--config", path, "--listen", "127.0.0.1:0", "--access-log", "off"],
-                         env=ENV, stderr=log, text=True)
-    STARTED.append(p)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        log.seek(0)
-        m = re.search(r"listening on (http://[0-9.]+:\d+)", log.read())
-        if m:
-            return p, m.group(1)
-        if p.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise SystemExit("kiln serve did not start")
+    p, url, _ = serve(KILN, ["--config", path, "--access-log", "off"], path + ".log", ENV)
+    return p, url
 
 
 pkg = os.path.join(SCRATCH, "demo.kiln")
@@ -139,5 +114,4 @@ for body, want in [("validation: {range: drop}\n", "validation.range: expected f
                        timeout=20, env=ENV)
     check(f"refused at startup: {want}", r.returncode != 0 and want in r.stderr, r.stderr)
 
-print(f"{len(FAILS)} failed")
-sys.exit(len(FAILS))
+finish()
