@@ -371,6 +371,16 @@ static int serve(serve_args *a, const kreg_options *reg)
         kerr_set(&e, K_IO, "cannot open the access log %s: %s", c->access_log, strerror(errno));
         return cli_fail(&e);
     }
+    /* Block the signals before any thread starts (the key refresher is the first), so that
+     * only the main thread's sigtimedwait receives them: a SIGHUP delivered to another
+     * thread would take its default action and end the process. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
     kpredlog *predlog = NULL;
     kauth *auth = NULL;
     int rc0 = open_auth(a, reg, &auth);
@@ -426,13 +436,6 @@ static int serve(serve_args *a, const kreg_options *reg)
                       .validate = c->validation,
                       .auth = auth,
                       .ratelimit = limits};
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread started from here inherits it */
-    signal(SIGPIPE, SIG_IGN);
     kserver *srv = NULL;
     kalerter *alerter = NULL;
     if (!rc && c->alerts) {
