@@ -75,7 +75,9 @@ static void *refresher(void *p)
 {
     kauth *a = p;
     uint64_t seen = 0;
+    pthread_mutex_lock(&a->reg_lock); /* the handle is shared with kauth_audit's appends */
     kreg_changes(a->reg, &seen, NULL);
+    pthread_mutex_unlock(&a->reg_lock);
     for (;;) {
         pthread_mutex_lock(&a->lock);
         int stop = a->stopping;

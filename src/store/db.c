@@ -1,6 +1,8 @@
 /* db.c — backend dispatch for the SQL interface and the result sets both backends build. */
 #include "store/db.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,46 +34,90 @@ kdb_backend kdb_kind(const kdb *db)
     return db->kind;
 }
 
+/* A handle is one connection, used by one thread at a time (db.h). A second thread's call
+ * while one runs, or inside another thread's transaction, would interleave statements on the
+ * connection and can silently lose a committed write, so it is refused loudly instead. */
+static int enter(kdb *db, kerr *e)
+{
+    if (atomic_exchange(&db->busy, 1)) {
+        kerr_set(e, K_INVALID, "registry handle used from two threads at once (a Kiln bug)");
+        return 0;
+    }
+    if (db->in_txn && !pthread_equal(db->owner, pthread_self())) {
+        atomic_store(&db->busy, 0);
+        kerr_set(e, K_INVALID,
+                 "registry handle used inside another thread's transaction "
+                 "(a Kiln bug)");
+        return 0;
+    }
+    return 1;
+}
+
+static kstatus leave(kdb *db, kstatus st)
+{
+    atomic_store(&db->busy, 0);
+    return st;
+}
+
 kstatus kdb_exec(kdb *db, const char *sql, kerr *e)
 {
-    return db->ops->exec(db, sql, e);
+    if (!enter(db, e)) return K_INVALID;
+    return leave(db, db->ops->exec(db, sql, e));
 }
 
 kstatus kdb_query(kdb *db, const char *sql, int n, const char *const *params, kdb_rows **rows,
                   kerr *e)
 {
     if (rows) *rows = NULL;
-    return db->ops->query(db, sql, n, params, rows, e);
+    if (!enter(db, e)) return K_INVALID;
+    return leave(db, db->ops->query(db, sql, n, params, rows, e));
 }
 
 kstatus kdb_begin(kdb *db, kerr *e)
 {
-    return db->ops->begin(db, e);
+    if (!enter(db, e)) return K_INVALID;
+    kstatus st = db->ops->begin(db, e);
+    if (!st) db->in_txn = 1, db->owner = pthread_self();
+    return leave(db, st);
 }
 
 kstatus kdb_commit(kdb *db, kerr *e)
 {
-    return db->ops->commit(db, e);
+    if (!enter(db, e)) return K_INVALID;
+    kstatus st = db->ops->commit(db, e);
+    if (!st) db->in_txn = 0;
+    return leave(db, st);
 }
 
 void kdb_rollback(kdb *db)
 {
+    if (!enter(db, NULL)) return;
     db->ops->rollback(db);
+    db->in_txn = 0;
+    leave(db, K_OK);
 }
 
 kstatus kdb_listen(kdb *db, const char *channel, kerr *e)
 {
-    return db->ops->listen ? db->ops->listen(db, channel, e) : K_OK;
+    if (!db->ops->listen) return K_OK;
+    if (!enter(db, e)) return K_INVALID;
+    return leave(db, db->ops->listen(db, channel, e));
 }
 
 kstatus kdb_notify(kdb *db, const char *channel, kerr *e)
 {
-    return db->ops->notify ? db->ops->notify(db, channel, e) : K_OK;
+    if (!db->ops->notify) return K_OK;
+    if (!enter(db, e)) return K_INVALID;
+    return leave(db, db->ops->notify(db, channel, e));
 }
 
 int kdb_poll_notified(kdb *db)
 {
-    return db->ops->poll_notified ? db->ops->poll_notified(db) : -1;
+    if (!db->ops->poll_notified) return -1;
+    if (!enter(db, NULL)) return -1;
+    int n = db->ops->poll_notified(db);
+    leave(db, K_OK);
+    return n;
 }
 
 int kdb_nrows(const kdb_rows *r)

@@ -3,6 +3,9 @@
 #ifndef KILN_DB_IMPL_H
 #define KILN_DB_IMPL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "base/buf.h"
 #include "store/db.h"
 
@@ -43,7 +46,10 @@ typedef struct {
 struct kdb {
     const kdb__ops *ops;
     kdb_backend kind;
-    void *impl; /* sqlite3* or PGconn* plus backend state */
+    void *impl;      /* sqlite3* or PGconn* plus backend state */
+    atomic_int busy; /* a call is running: a second thread's call is refused (db.c) */
+    int in_txn;      /* between kdb_begin and kdb_commit / kdb_rollback */
+    pthread_t owner; /* the thread that began the open transaction */
 };
 
 /* Each backend's open. */

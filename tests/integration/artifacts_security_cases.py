@@ -194,7 +194,19 @@ check("the server refuses an unsigned version under require_signed_models",
       url is None and "plain v1: the package is not signed" in "".join(lines),
       "".join(lines)[-500:])
 
+# Each refusal is audited from the main thread while the key refresher thread starts on the
+# same registry handle; starting it repeatedly once lost records when the two raced.
+for _ in range(9):
+    p, url, lines = start("--serve", "plain@production", env=SERVE_ENV)
+    WRITTEN.append("".join(lines))
 au = json.loads(kiln("audit", "list", "--json").stdout or "[]")
+refused = [r for r in au if r["action"] == "model.refused"]
+check("every refusal at load is audited (10 of 10, with the reason)",
+      len(refused) == 10 and all(r["outcome"] == "denied" and r["object"] == "plain"
+                                 and "not signed" in r["detail"] for r in refused),
+      [(r["object"], r["detail"][:60]) for r in refused][:3] + [len(refused)])
+r = kiln("audit", "verify")
+check("kiln audit verify after the refusals", r.returncode == 0, r.stdout + r.stderr)
 denied = [r for r in au if r["action"] == "model.register" and r["outcome"] == "denied"]
 check("refused registrations are audited (actor, model, why)",
       len(denied) >= 3 and all(r["actor"] == "tester" for r in denied) and

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,51 @@ static void test_sqlite_errors(void **state)
 {
     check_errors(0);
 }
+/* A handle is for one thread at a time: another thread's call inside an open transaction is
+ * refused with a message (it once interleaved and lost a committed audit record). */
+typedef struct {
+    kdb *db;
+    kstatus st;
+    char msg[KERR_MSG_MAX];
+} other_call;
+
+static void *call_from_other_thread(void *p)
+{
+    other_call *c = p;
+    kerr e = {0};
+    kdb_rows *rows = NULL;
+    c->st = kdb_query(c->db, "SELECT count(*) FROM t", 0, NULL, &rows, &e);
+    kdb_rows_free(rows);
+    snprintf(c->msg, sizeof c->msg, "%s", e.msg);
+    return NULL;
+}
+
+static void check_one_thread(int which)
+{
+    kdb *db = open_fresh(which);
+    if (!db) skip();
+    kerr e = {0};
+    other_call c = {.db = db};
+    pthread_t t;
+    assert_int_equal(kdb_begin(db, &e), K_OK);
+    insert(db, "1", "a", NULL, NULL, K_OK);
+    assert_int_equal(pthread_create(&t, NULL, call_from_other_thread, &c), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(c.st, K_INVALID);
+    assert_non_null(strstr(c.msg, "another thread's transaction"));
+    assert_int_equal(kdb_commit(db, &e), K_OK); /* the owner's transaction is untouched */
+    assert_int_equal(count_rows(db), 1);
+    assert_int_equal(pthread_create(&t, NULL, call_from_other_thread, &c), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(c.st, K_OK); /* outside a transaction, taking turns is fine */
+    kdb_close(db);
+}
+
+static void test_sqlite_one_thread(void **state)
+{
+    check_one_thread(0);
+}
+
 static void test_sqlite_transactions(void **state)
 {
     check_transactions(0);
@@ -370,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_numbers),
         cmocka_unit_test(test_sqlite_errors),
         cmocka_unit_test(test_sqlite_transactions),
+        cmocka_unit_test(test_sqlite_one_thread),
         cmocka_unit_test(test_sqlite_upsert_returning),
         cmocka_unit_test(test_sqlite_notify_unsupported),
         cmocka_unit_test(test_pg_connect_failure),
