@@ -53,7 +53,7 @@ const char *cli_home(const cli_reg_opts *o, char *buf, size_t size);
 /* Where the registry lives, resolved from options and environment (the data directory is
  * created when the defaults are used); prints errors. `options` points into the struct. */
 typedef struct {
-    char store[4200], artifacts[4200];
+    char store[4200], artifacts[4200], home[4200];
     kreg_options options;
 } cli_reg_location;
 int cli_registry_location(const cli_reg_opts *o, cli_reg_location *loc);

@@ -19,8 +19,13 @@ void cmd_audit_help(void)
            "  list [--since WHEN] [--limit N]   records, oldest first; WHEN is a time\n"
            "                           (2026-11-24, 2026-11-24T08:00:00Z) or an age (30m, 1h,\n"
            "                           7d); --limit keeps the newest N\n"
-           "  verify                   check the chain: exit 0 and 'audit log intact: N\n"
-           "                           records', or exit 1 naming the first bad record\n\n"
+           "  verify [--pin HASH]      check the chain: exit 0 and 'audit log intact: N\n"
+           "                           records', or exit 1 naming the first bad record; with\n"
+           "                           --pin, the record HASH (kept from 'head') must still\n"
+           "                           be there, which catches the newest records removed\n"
+           "                           from the database and the file alike\n"
+           "  head                     the newest record's number and hash ('N HASH'): keep\n"
+           "                           it outside this machine to pass to verify --pin\n\n"
            "Options of every subcommand:\n" CLI_REG_HELP "\nSee docs/audit.md.\n");
 }
 
@@ -142,19 +147,26 @@ static void print_report(const kaudit_report *rep)
 
 static int audit_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_REG_LONGOPTS, {0, 0, 0, 0}};
+    enum { OPT_PIN = 0x200 };
+    static const struct option opts[] = {
+        CLI_REG_LONGOPTS, {"pin", required_argument, 0, OPT_PIN}, {0, 0, 0, 0}};
     cli_reg_opts o = {0};
+    const char *pin = NULL;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
-        if (!cli_reg_option(c, optarg, &o)) return cli_usage("audit verify", "unknown option");
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == OPT_PIN)
+            pin = optarg;
+        else if (!cli_reg_option(c, optarg, &o))
+            return cli_usage("audit verify", "unknown option");
+    }
     if (optind < argc) return cli_usage("audit verify", "unexpected argument '%s'", argv[optind]);
     kreg *r;
     int rc = cli_open_registry(&o, &r);
     if (rc) return rc;
     kaudit_report rep;
     kerr e = {0};
-    if (kaudit_verify(r, &rep, &e)) rc = cli_fail(&e);
+    if (kaudit_verify_pinned(r, pin, &rep, &e)) rc = cli_fail(&e);
     kreg_close(r);
     if (rc) return rc;
     if (o.json)
@@ -164,10 +176,41 @@ static int audit_verify(int argc, char **argv)
     return rep.bad_seq ? EXIT_FAIL : EXIT_OK;
 }
 
+static int audit_head(int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_REG_LONGOPTS, {0, 0, 0, 0}};
+    cli_reg_opts o = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if (!cli_reg_option(c, optarg, &o)) return cli_usage("audit head", "unknown option");
+    if (optind < argc) return cli_usage("audit head", "unexpected argument '%s'", argv[optind]);
+    kreg *r;
+    int rc = cli_open_registry(&o, &r);
+    if (rc) return rc;
+    int64_t seq;
+    char hash[SHA256_HEX_LEN];
+    kerr e = {0};
+    if (kaudit_head(r, &seq, hash, &e)) rc = cli_fail(&e);
+    kreg_close(r);
+    if (rc) return rc;
+    if (o.json) {
+        json_object *out = json_object_new_object();
+        json_object_object_add(out, "seq", json_object_new_int64(seq));
+        json_object_object_add(out, "hash", json_object_new_string(hash));
+        cli_print_json(out);
+        json_object_put(out);
+    } else {
+        printf("%lld %s\n", (long long)seq, hash);
+    }
+    return EXIT_OK;
+}
+
 int cmd_audit(int argc, char **argv)
 {
-    if (argc < 2) return cli_usage("audit", "missing subcommand (list or verify)");
+    if (argc < 2) return cli_usage("audit", "missing subcommand (list, verify or head)");
     if (strcmp(argv[1], "list") == 0) return audit_list(argc - 1, argv + 1);
     if (strcmp(argv[1], "verify") == 0) return audit_verify(argc - 1, argv + 1);
+    if (strcmp(argv[1], "head") == 0) return audit_head(argc - 1, argv + 1);
     return cli_usage("audit", "unknown subcommand '%s'", argv[1]);
 }

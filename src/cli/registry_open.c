@@ -83,6 +83,13 @@ int cli_registry_location(const cli_reg_opts *o, cli_reg_location *loc)
     }
     loc->options =
         (kreg_options){.store = loc->store, .artifacts = loc->artifacts, .user = cli_user()};
+    /* A PostgreSQL registry has no directory of its own: its audit log is mirrored into a
+     * home named explicitly (an SQLite one mirrors next to its database file). */
+    const char *named = o->home ? o->home : getenv("KILN_HOME");
+    if (!strncmp(loc->store, "postgres", 8) && named && *named) {
+        snprintf(loc->home, sizeof loc->home, "%s", named);
+        loc->options.home = loc->home;
+    }
     return EXIT_OK;
 }
 

@@ -312,6 +312,18 @@ void kaudit__rolled_back(kreg *r)
 
 /* ---- list ---------------------------------------------------------------------------------- */
 
+kstatus kaudit_head(kreg *r, int64_t *seq, char hash[SHA256_HEX_LEN], kerr *e)
+{
+    kdb_rows *rows;
+    kstatus st = kdb_query(r->db, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", 0,
+                           NULL, &rows, e);
+    if (st) return st;
+    *seq = kdb_nrows(rows) ? kdb_int(rows, 0, 0, 0) : 0;
+    snprintf(hash, SHA256_HEX_LEN, "%s", kdb_nrows(rows) ? kdb_value(rows, 0, 1) : ZERO_HASH);
+    kdb_rows_free(rows);
+    return K_OK;
+}
+
 kstatus kaudit_list(kreg *r, int64_t since_ms, int64_t limit, json_object **out, kerr *e)
 {
     char since[24], lim[24];

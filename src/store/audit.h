@@ -16,7 +16,7 @@
  *
  * What it cannot catch on its own: the newest records removed from the database and the file
  * alike, or a chain rebuilt from scratch by someone who can write both. Keep the head hash
- * (kaudit_verify's report) somewhere else to pin it. */
+ * (kaudit_head) somewhere else and pass it to kaudit_verify_pinned. */
 #ifndef KILN_AUDIT_H
 #define KILN_AUDIT_H
 
@@ -66,7 +66,7 @@ typedef struct {
     int64_t records;      /* records in the database chain */
     int64_t file_records; /* lines in the JSONL file; -1 when the registry has no file */
     int64_t bad_seq;
-    char where[16]; /* "database" or "file" for a bad record, "" when intact */
+    char where[16]; /* "database", "file" or "pin" for a bad record, "" when intact */
     char message[400];
     char head_hash[SHA256_HEX_LEN]; /* hash of the newest record (64 zeros when empty) */
     char file[4200];                /* the JSONL path, "" when none */
@@ -77,6 +77,15 @@ typedef struct {
  * in the two). Returns K_OK whenever it could read the log, intact or not: look at
  * report->bad_seq. Errors are for a log it could not read at all. */
 kstatus kaudit_verify(kreg *r, kaudit_report *report, kerr *e);
+
+/* kaudit_verify, and then, when `pin` is a record hash kept from an earlier report (64 hex
+ * digits), the database chain must still hold that record: a log whose newest records were
+ * removed from the database and the file alike, or rebuilt from scratch, fails here. */
+kstatus kaudit_verify_pinned(kreg *r, const char *pin, kaudit_report *report, kerr *e);
+
+/* The newest record's number and hash (0 and 64 zeros when the log is empty), without
+ * walking the chain: what to keep elsewhere to pin the log. */
+kstatus kaudit_head(kreg *r, int64_t *seq, char hash[SHA256_HEX_LEN], kerr *e);
 
 /* The record hash of the canonical serialisation above (exposed for tests and tools). */
 void kaudit_hash(int64_t seq, int64_t at_ms, const kaudit_event *ev, const char *prev_hash,

@@ -237,13 +237,38 @@ static kstatus verify_file(kreg *r, walk *w, kerr *e)
     return K_OK;
 }
 
+/* The pinned record must be in the (already verified) database chain. */
+static void check_pin(walk *w, const char *pin)
+{
+    kaudit_report *rep = w->rep;
+    if (strlen(pin) != SHA256_HEX_LEN - 1 || strspn(pin, "0123456789abcdef") != strlen(pin)) {
+        bad(rep, "pin", rep->records + 1,
+            "the pinned head is not a record hash (64 lowercase "
+            "hex digits)");
+        return;
+    }
+    if (strcmp(pin, ZERO_HASH) == 0) return; /* pinned while empty: any log extends it */
+    for (int64_t i = rep->records; i > 0; i--)
+        if (strcmp(w->hashes[i - 1], pin) == 0) return;
+    bad(rep, "database", rep->records + 1,
+        "the pinned record %.12s… is not in the log (its newest records were removed, or the "
+        "log was rebuilt)",
+        pin);
+}
+
 kstatus kaudit_verify(kreg *r, kaudit_report *rep, kerr *e)
+{
+    return kaudit_verify_pinned(r, NULL, rep, e);
+}
+
+kstatus kaudit_verify_pinned(kreg *r, const char *pin, kaudit_report *rep, kerr *e)
 {
     memset(rep, 0, sizeof *rep);
     rep->file_records = -1;
     snprintf(rep->head_hash, sizeof rep->head_hash, "%s", ZERO_HASH);
     walk w = {.rep = rep};
     kstatus st = verify_db(r, &w, e);
+    if (!st && !rep->bad_seq && pin) check_pin(&w, pin);
     if (!st && !rep->bad_seq) st = verify_file(r, &w, e);
     free(w.hashes);
     return st;

@@ -2,7 +2,8 @@
  * outcome; a rolled-back action leaves no record; the JSONL mirror; gap-free numbering under
  * concurrent writers (SQLite, and PostgreSQL when KILN_TEST_PG_URL names a test cluster); and
  * tampering through raw SQL or the file (edit, delete, reorder, rewrite with a fresh hash,
- * newest record deleted) named at the first bad record. */
+ * newest record deleted) named at the first bad record; a pinned head catches the newest
+ * records removed from both. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -441,6 +442,45 @@ static void test_tamper_file(void **state)
     kreg_close(r);
 }
 
+/* The newest records removed from the database and the file alike leave a valid, shorter
+ * chain: only a head hash kept elsewhere (kaudit_head) and passed as a pin catches that. */
+static void test_pinned_head(void **state)
+{
+    place p;
+    tampered(0, NULL, &p);
+    kreg *r = open_reg(&p, 0);
+    int64_t seq;
+    char head[SHA256_HEX_LEN], old[SHA256_HEX_LEN];
+    kerr e = {0};
+    assert_int_equal(kaudit_head(r, &seq, head, &e), K_OK);
+    assert_int_equal(seq, 6);
+    kaudit_report rep;
+    assert_int_equal(kaudit_verify_pinned(r, head, &rep, &e), K_OK);
+    assert_int_equal(rep.bad_seq, 0);
+    assert_string_equal(rep.head_hash, head);
+    append(r, "model.load", "demo@1"); /* the log grows past the pin: still fine */
+    assert_int_equal(kaudit_verify_pinned(r, head, &rep, &e), K_OK);
+    assert_int_equal(rep.bad_seq, 0);
+    snprintf(old, sizeof old, "%s", head);
+    kreg_close(r);
+
+    kdb *db;
+    assert_int_equal(kdb_open(p.store, 0, &db, &e), K_OK);
+    assert_int_equal(kdb_exec(db, "DELETE FROM audit_log WHERE seq >= 6", &e), K_OK);
+    kdb_close(db);
+    edit_line(p.jsonl, 7, NULL, NULL);
+    edit_line(p.jsonl, 6, NULL, NULL);
+    r = open_reg(&p, 0);
+    rep = verify(r);
+    assert_int_equal(rep.bad_seq, 0); /* unpinned, the shorter chain looks intact */
+    assert_int_equal(rep.records, 5);
+    assert_int_equal(kaudit_verify_pinned(r, old, &rep, &e), K_OK);
+    expect(&rep, 6, "database", "is not in the log");
+    assert_int_equal(kaudit_verify_pinned(r, "not-a-hash", &rep, &e), K_OK);
+    expect(&rep, 6, "pin", "not a record hash");
+    kreg_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_pg),   cmocka_unit_test(test_tamper_db_sqlite),
         cmocka_unit_test(test_tamper_db_pg),    cmocka_unit_test(test_tamper_rehashed),
         cmocka_unit_test(test_tamper_file),
+        cmocka_unit_test(test_pinned_head),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
