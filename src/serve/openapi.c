@@ -1,8 +1,16 @@
-/* openapi.c — GET /openapi.json: an OpenAPI 3 description of every endpoint the router serves
- * (router.c; tests/integration/test_serve.sh checks that the two agree). */
+/* openapi.c — GET /openapi.json: an OpenAPI 3 description of every endpoint the router serves.
+ * Each endpoint's summary, parameters and bodies are written out below; what the router decides
+ * for every route alike (the role it needs, 401/403 when authentication is on, 429 when rate
+ * limits apply, the security schemes) is added from the route table itself (router.h), so the
+ * two cannot disagree. tests/integration/serve_api_cases.py checks the paths against router.c. */
+#include <ctype.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "serve/handlers.h"
+#include "serve/router.h"
 
 #define ERR "{\"$ref\":\"#/components/responses/Error\"}"
 #define JSON_BODY(schema)                                                                          \
@@ -140,7 +148,101 @@ static const char
                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "\"object\"},\"data\":{\"type\":\"array\"}}}"
                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "}}}";
 
+#define SCHEMES                                                                                    \
+    "{\"bearer\":{\"type\":\"http\",\"scheme\":\"bearer\",\"description\":\"An API key (kiln "        \
+    "keys create) or a JWT from the configured issuer\"},\"apiKey\":{\"type\":\"apiKey\",\"in\":"      \
+    "\"header\",\"name\":\"X-API-Key\",\"description\":\"An API key\"}}"
+#define SECURITY "[{\"bearer\":[]},{\"apiKey\":[]},{}]"
+
+static json_object *error_ref(const char *description)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "description", json_object_new_string(description));
+    json_object *content = json_tokener_parse(
+        "{\"application/json\":{\"schema\":{\"type\":\"object\",\"properties\":{\"error\":"
+        "{\"type\":\"string\"}}}}}");
+    json_object_object_add(o, "content", content);
+    return o;
+}
+
+/* "/models/{}/versions/{}/predict" -> "/models/{name}/versions/{version}/predict" */
+static void doc_path(const char *pattern, char *out, size_t size)
+{
+    const char *names[] = {"{name}", "{version}"};
+    size_t n = 0, k = 0;
+    for (const char *s = pattern; *s && n + 10 < size; s++) {
+        if (s[0] == '{' && s[1] == '}' && k < 2) {
+            n += (size_t)snprintf(out + n, size - n, "%s", names[k++]);
+            s++;
+        } else {
+            out[n++] = *s;
+        }
+    }
+    out[n] = 0;
+}
+
+static void decorate(json_object *paths, const kroute_info *rt)
+{
+    char path[256], method[8];
+    doc_path(rt->pattern, path, sizeof path);
+    size_t i = 0;
+    for (; rt->method[i] && i + 1 < sizeof method; i++)
+        method[i] = (char)tolower((unsigned char)rt->method[i]);
+    method[i] = 0;
+    json_object *item, *op, *responses;
+    if (!json_object_object_get_ex(paths, path, &item) ||
+        !json_object_object_get_ex(item, method, &op) ||
+        !json_object_object_get_ex(op, "responses", &responses))
+        return; /* the test of this file reports it */
+    json_object_object_add(op, "x-kiln-role", json_object_new_string(krole_name(rt->need)));
+    json_object_object_add(responses, "401",
+                           error_ref("no or invalid credentials (authentication is on); "
+                                     "WWW-Authenticate says why"));
+    char why[200];
+    json_object *listed; /* an endpoint that documents its own 403: it can be switched off */
+    snprintf(why, sizeof why,
+             "the credentials are valid but lack the %s role, or the key is limited to other "
+             "models%s",
+             krole_name(rt->need),
+             json_object_object_get_ex(responses, "403", &listed)
+                 ? "; or the endpoint is switched off on this server"
+                 : "");
+    json_object_object_add(responses, "403", error_ref(why));
+    if (rt->rate_limited)
+        json_object_object_add(responses, "429",
+                               error_ref("rate limit exceeded; Retry-After gives the seconds to "
+                                         "wait"));
+}
+
+static char *full_doc;
+static size_t full_len;
+
+static void build(void)
+{
+    json_object *root = json_tokener_parse(doc), *paths, *components;
+    if (!root || !json_object_object_get_ex(root, "paths", &paths) ||
+        !json_object_object_get_ex(root, "components", &components)) {
+        json_object_put(root);
+        return;
+    }
+    kroute_info rt;
+    for (size_t i = 0; router_route(i, &rt); i++)
+        decorate(paths, &rt);
+    json_object_object_add(components, "securitySchemes", json_tokener_parse(SCHEMES));
+    json_object_object_add(root, "security", json_tokener_parse(SECURITY));
+    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
+    full_len = strlen(text);
+    full_doc = strdup(text);
+    json_object_put(root);
+}
+
 void h_openapi(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const char *const *p, int n)
 {
-    buf_append(&r->body, doc, sizeof doc - 1);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build);
+    if (full_doc) /* built once, kept for the life of the process */
+        buf_append(&r->body, full_doc, full_len);
+    else
+        buf_append(&r->body, doc, sizeof doc - 1);
 }

@@ -116,6 +116,14 @@ static int is_probe(const route *rt)
     return rt->handler == h_health || rt->handler == oip_live || rt->handler == oip_ready;
 }
 
+int router_route(size_t i, kroute_info *out)
+{
+    if (i >= N_ROUTES) return 0;
+    *out = (kroute_info){routes[i].method, routes[i].pattern, routes[i].need,
+                         !is_probe(&routes[i])};
+    return 1;
+}
+
 /* The rate limit of the caller `who` (NULL: of the client address); 1 when the request may go
  * on, else a 429 with Retry-After has been written. */
 static int within_limit(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const route *rt,
