@@ -420,6 +420,7 @@ static int serve(serve_args *a, const kreg_options *reg)
                                    c->rate_limit_deployer, c->rate_limit_admin},
                       .burst = c->rate_limit_burst,
                       .redis = c->rate_limit_redis,
+                      .redis_password_file = c->rate_limit_redis_password_file,
                       .log = event};
     if (!rc && krl_new(&ro, &limits, &e)) rc = cli_fail(&e);
     kserve_ctx ctx = {.models = models,

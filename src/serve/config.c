@@ -147,6 +147,7 @@ static const setting settings[] = {
     S("rate_limit_admin", rate_limit_admin),
     S("rate_limit_burst", rate_limit_burst),
     S("rate_limit_redis", rate_limit_redis),
+    S("rate_limit_redis_password_file", rate_limit_redis_password_file),
     S("jwt_issuer", jwt_issuer),
     S("jwt_audience", jwt_audience),
     S("jwt_algorithms", jwt_algorithms),

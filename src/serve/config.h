@@ -52,7 +52,8 @@ typedef struct {
     char rate_limit_viewer[32], rate_limit_predictor[32];
     char rate_limit_deployer[32], rate_limit_admin[32];
     char rate_limit_burst[32];        /* "Ns" seconds' worth or "N" requests; "" = "1s" */
-    char rate_limit_redis[KCONF_STR]; /* "redis://HOST:PORT[/DB]"; "" = per-instance buckets */
+    char rate_limit_redis[KCONF_STR]; /* "redis://[USER@]HOST:PORT[/DB]"; "" = per-instance */
+    char rate_limit_redis_password_file[KCONF_STR]; /* Redis AUTH password; "" = none */
     /* models */
     int n_files;
     char file_names[KLOADER_MAX][130], file_paths[KLOADER_MAX][KCONF_STR];

@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 #include <math.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "base/fs.h"
 #include "monitor/metrics.h"
 
 #define N_STRIPES 64 /* a power of two */
@@ -56,7 +58,8 @@ struct krl {
     void (*log)(void *, int, const char *);
     void *log_ctx;
     int redis; /* buckets in Redis */
-    char host[256];
+    char host[256], user[128];
+    char *password; /* Redis AUTH, wiped when freed; NULL = none */
     int port, db;
     char sha[41]; /* SHA-1 of SCRIPT, for EVALSHA */
     rconn conns[N_CONNS];
@@ -150,16 +153,36 @@ static kstatus parse_limit(krl *rl, const char *setting, const char *text, krl_l
     return st;
 }
 
-/* "redis://HOST:PORT[/DB]", "HOST:PORT[/DB]" or "HOST" (port 6379); "[::1]:6379" for IPv6. */
+/* "USER@" before the host: an ACL user name (the password is never part of the URL). */
+static kstatus parse_user(krl *rl, const char **p, const char *url, kerr *e)
+{
+    const char *at = strchr(*p, '@');
+    if (!at) return K_OK;
+    size_t n = (size_t)(at - *p);
+    if (memchr(*p, ':', n))
+        return kerr_set(e, K_INVALID,
+                        "rate_limit_redis: a password does not belong in the URL (it would show "
+                        "in logs and process lists); put it in rate_limit_redis_password_file");
+    if (n == 0 || n >= sizeof rl->user || strcspn(*p, "/[") < n)
+        return kerr_set(e, K_INVALID, "rate_limit_redis: bad user name in '%.100s'", url);
+    snprintf(rl->user, sizeof rl->user, "%.*s", (int)n, *p);
+    *p = at + 1;
+    return K_OK;
+}
+
+/* "redis://[USER@]HOST:PORT[/DB]", "HOST:PORT[/DB]" or "HOST" (port 6379); "[::1]:6379" for
+ * IPv6. */
 static kstatus parse_redis(krl *rl, const char *url, kerr *e)
 {
     const char *p = !strncmp(url, "redis://", 8) ? url + 8 : url;
+    kstatus st = parse_user(rl, &p, url, e);
+    if (st) return st;
     const char *host_end = p[0] == '[' ? strchr(p, ']') : p + strcspn(p, ":/");
     const char *host = p[0] == '[' ? p + 1 : p;
     char *end = NULL;
     long port = 6379, db = 0;
     int ok = host_end && host_end > host && (size_t)(host_end - host) < sizeof rl->host &&
-             !strchr(url, '@');
+             !strchr(p, '@');
     const char *q = ok ? host_end + (p[0] == '[') : "";
     if (ok && *q == ':') {
         port = strtol(q + 1, &end, 10);
@@ -173,8 +196,8 @@ static kstatus parse_redis(krl *rl, const char *url, kerr *e)
     }
     if (!ok || (*q && strcmp(q, "/")))
         return kerr_set(e, K_INVALID,
-                        "rate_limit_redis: expected redis://HOST:PORT[/DB] or HOST:PORT (no "
-                        "password), got '%.100s'",
+                        "rate_limit_redis: expected redis://[USER@]HOST:PORT[/DB] or HOST:PORT, "
+                        "got '%.100s'",
                         url);
     snprintf(rl->host, sizeof rl->host, "%.*s", (int)(host_end - host), host);
     rl->port = (int)port, rl->db = (int)db, rl->redis = 1;
@@ -319,6 +342,19 @@ static int local_take(krl *rl, const char *name, const krl_limit *lim, double *w
 
 /* ---- Redis buckets ------------------------------------------------------------------------- */
 
+/* AUTH [USER] PASSWORD; the reason on failure is Redis's (it never echoes the password). */
+static int authenticate(krl *rl, redisContext *c, char *why, size_t size)
+{
+    redisReply *r = rl->user[0] ? redisCommand(c, "AUTH %s %s", rl->user, rl->password)
+                                : redisCommand(c, "AUTH %s", rl->password);
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!ok)
+        snprintf(why, size, "AUTH%s%s: %s", rl->user[0] ? " as " : "", rl->user,
+                 r && r->str ? r->str : c->errstr);
+    freeReplyObject(r);
+    return ok;
+}
+
 static redisContext *redis_connect(krl *rl, char *why, size_t size)
 {
     struct timeval tv = {0, REDIS_TIMEOUT_US};
@@ -329,6 +365,10 @@ static redisContext *redis_connect(krl *rl, char *why, size_t size)
         return NULL;
     }
     redisSetTimeout(c, tv);
+    if (rl->password && !authenticate(rl, c, why, size)) {
+        redisFree(c);
+        return NULL;
+    }
     if (!rl->db) return c;
     redisReply *r = redisCommand(c, "SELECT %d", rl->db);
     int ok = r && r->type != REDIS_REPLY_ERROR;
@@ -425,6 +465,35 @@ static kstatus init_stripes(krl *rl, size_t max_buckets)
     return K_OK;
 }
 
+#define PASSWORD_MAX 4096
+
+/* The password file's first line, kept in memory that is wiped when freed. */
+static kstatus read_password(krl *rl, const char *path, kerr *e)
+{
+    char *text = NULL;
+    size_t len = 0;
+    kstatus st = fs_read_all(path, PASSWORD_MAX, &text, &len, e);
+    if (st) {
+        kerr_prefix(e, "rate_limit_redis_password_file");
+        return st;
+    }
+    len = strcspn(text, "\r\n");
+    text[len] = 0;
+    if (!len) {
+        free(text);
+        return kerr_set(e, K_INVALID, "rate_limit_redis_password_file %s is empty", path);
+    }
+    if (!rl->redis) {
+        OPENSSL_cleanse(text, len);
+        free(text);
+        return kerr_set(e, K_INVALID,
+                        "rate_limit_redis_password_file is set without "
+                        "rate_limit_redis");
+    }
+    rl->password = text;
+    return K_OK;
+}
+
 static kstatus apply_options(krl *rl, const krl_options *o, kerr *e)
 {
     static const char *const role_settings[5] = {"", "rate_limit_viewer", "rate_limit_predictor",
@@ -434,6 +503,8 @@ static kstatus apply_options(krl *rl, const krl_options *o, kerr *e)
     for (int i = 1; i < 5 && !st; i++)
         st = parse_limit(rl, role_settings[i], o->per_role[i], &rl->per_role[i], e);
     if (!st && o->redis && *o->redis) st = parse_redis(rl, o->redis, e);
+    if (!st && o->redis_password_file && *o->redis_password_file)
+        st = read_password(rl, o->redis_password_file, e);
     return st;
 }
 
@@ -490,6 +561,8 @@ void krl_free(krl *rl)
         redisFree(rl->conns[i].c);
         pthread_mutex_destroy(&rl->conns[i].lock);
     }
+    if (rl->password) OPENSSL_cleanse(rl->password, strlen(rl->password));
+    free(rl->password);
     free(rl);
 }
 

@@ -37,13 +37,14 @@ typedef struct {
 } krl_limit;
 
 typedef struct {
-    const char *per_address;     /* "200/s"; NULL or "" = no per-address limit */
-    const char *per_role[5];     /* indexed by krole (viewer … admin); NULL or "" = unlimited */
-    const char *burst;           /* "Ns" (N seconds' worth) or "N" (tokens); ""/NULL = "1s" */
-    const char *redis;           /* "redis://HOST:PORT[/DB]" or "HOST:PORT"; ""/NULL = local */
-    size_t max_buckets;          /* local buckets kept at most; 0 = 65536 */
-    int64_t (*clock_us)(void *); /* monotonic microseconds; NULL = CLOCK_MONOTONIC (tests) */
-    void *clock_ctx;             /* passed to clock_us */
+    const char *per_address; /* "200/s"; NULL or "" = no per-address limit */
+    const char *per_role[5]; /* indexed by krole (viewer … admin); NULL or "" = unlimited */
+    const char *burst;       /* "Ns" (N seconds' worth) or "N" (tokens); ""/NULL = "1s" */
+    const char *redis;       /* "redis://[USER@]HOST:PORT[/DB]" or "HOST:PORT"; ""/NULL = local */
+    const char *redis_password_file; /* Redis AUTH password (one line); ""/NULL = none */
+    size_t max_buckets;              /* local buckets kept at most; 0 = 65536 */
+    int64_t (*clock_us)(void *);     /* monotonic microseconds; NULL = CLOCK_MONOTONIC (tests) */
+    void *clock_ctx;                 /* passed to clock_us */
     void (*log)(void *ctx, int level, const char *msg); /* warnings (level 1); NULL = none */
     void *log_ctx;
 } krl_options;
