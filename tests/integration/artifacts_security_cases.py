@@ -2,40 +2,23 @@
 
 Every check prints "ok   …" or "FAIL …"; the exit status is the number of failures (capped).
 Servers listen on 127.0.0.1 port 0 and are killed at exit whatever happens."""
-import atexit
 import base64
 import glob
 import hashlib
 import json
 import os
-import re
-import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 
 import requests
 
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
+from kilntest import STARTED, check, finish, log_text, serve, stop  # noqa: E402
+
 HOME = os.path.join(SCRATCH, "home")
-STARTED = []
-FAILS = []
 WRITTEN = []  # everything Kiln printed or logged, grepped for key material at the end
-
-
-@atexit.register
-def _stop_all():
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def check(what, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
-    if not cond:
-        FAILS.append(what)
 
 
 def path(name):
@@ -62,33 +45,14 @@ def kiln(*args, env=None):
 
 
 def start(*args, env=None):
-    """Starts `kiln serve`; returns (process, url, log lines) or (process, None, lines) when it
-    exits before listening."""
-    p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", *args], env=env or BASE,
-                         stderr=subprocess.PIPE, text=True)
-    STARTED.append(p)
-    lines = []
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = p.stderr.readline()
-        lines.append(line)
-        m = re.search(r"listening on (http://[0-9.]+:\d+)", line)
-        if m:
-            threading.Thread(target=lambda: [lines.append(x) for x in p.stderr], daemon=True).start()
-            return p, m.group(1), lines
-        if not line and p.poll() is not None:
-            break
-    p.wait(timeout=30)
-    return p, None, lines
+    """Starts `kiln serve`; returns (process, url, log) or (process, None, log) when it exits
+    before listening."""
+    return serve(KILN, args, path(f"serve-{len(STARTED)}.log"), env or BASE, must_start=False)
 
 
-def stop(p, lines):
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-    WRITTEN.append("".join(lines))
+def stop_server(p, log):
+    stop(p)
+    WRITTEN.append(log_text(log))
 
 
 def signing_key(name):
@@ -167,38 +131,38 @@ check("the stored package is encrypted (KILNENC1, no plaintext magic)",
 # ---- the server -----------------------------------------------------------------------------
 SERVE_ENV = dict(BASE, KILN_REQUIRE_SIGNED_MODELS="true", KILN_TRUSTED_KEYS=path("trusted"))
 for attempt in ("first start", "after a restart"):
-    p, url, lines = start("--serve", "demo@production", env=SERVE_ENV)
+    p, url, log = start("--serve", "demo@production", env=SERVE_ENV)
     check(f"server loads the signed + encrypted model ({attempt})", url and predicts(url),
-          "".join(lines)[-500:])
+          log_text(log)[-500:])
     if url:
-        stop(p, lines)
+        stop_server(p, log)
 
 flip(files[0], os.path.getsize(files[0]) // 2)
-p, url, lines = start("--serve", "demo@production", env=SERVE_ENV)
-WRITTEN.append("".join(lines))
+p, url, log = start("--serve", "demo@production", env=SERVE_ENV)
+WRITTEN.append(log_text(log))
 check("a flipped byte in the stored artifact: refused at load",
-      url is None and "authentication failed" in "".join(lines), "".join(lines)[-500:])
+      url is None and "authentication failed" in log_text(log), log_text(log)[-500:])
 flip(files[0], os.path.getsize(files[0]) // 2)
 
-p, url, lines = start("--serve", "demo@production", env=dict(SERVE_ENV, KILN_ARTIFACT_KEY_FILE="",
+p, url, log = start("--serve", "demo@production", env=dict(SERVE_ENV, KILN_ARTIFACT_KEY_FILE="",
                                                                 KILN_ARTIFACT_KEY=NEW_KEY))
-WRITTEN.append("".join(lines))
+WRITTEN.append(log_text(log))
 check("the wrong artifact key: refused at load",
-      url is None and "not the configured key" in "".join(lines), "".join(lines)[-500:])
+      url is None and "not the configured key" in log_text(log), log_text(log)[-500:])
 
 r = kiln("models", "register", path("demo.kiln"), "--name", "plain", "--alias", "production")
 check("register unsigned without the policy: accepted", r.returncode == 0, r.stderr)
-p, url, lines = start("--serve", "plain@production", env=SERVE_ENV)
-WRITTEN.append("".join(lines))
+p, url, log = start("--serve", "plain@production", env=SERVE_ENV)
+WRITTEN.append(log_text(log))
 check("the server refuses an unsigned version under require_signed_models",
-      url is None and "plain v1: the package is not signed" in "".join(lines),
-      "".join(lines)[-500:])
+      url is None and "plain v1: the package is not signed" in log_text(log),
+      log_text(log)[-500:])
 
 # Each refusal is audited from the main thread while the key refresher thread starts on the
 # same registry handle; starting it repeatedly once lost records when the two raced.
 for _ in range(9):
-    p, url, lines = start("--serve", "plain@production", env=SERVE_ENV)
-    WRITTEN.append("".join(lines))
+    p, url, log = start("--serve", "plain@production", env=SERVE_ENV)
+    WRITTEN.append(log_text(log))
 au = json.loads(kiln("audit", "list", "--json").stdout or "[]")
 refused = [r for r in au if r["action"] == "model.refused"]
 check("every refusal at load is audited (10 of 10, with the reason)",
@@ -219,13 +183,13 @@ check("a server start is audited with where it listens",
 r = kiln("store", "rekey", "--new-key-file", path("new.key"))
 check("kiln store rekey", r.returncode == 0 and "0 failed" in r.stdout, r.stdout + r.stderr)
 NEW_ENV = dict(SERVE_ENV, KILN_ARTIFACT_KEY_FILE=path("new.key"))
-p, url, lines = start("--serve", "demo@production", env=NEW_ENV)
-check("after rekey the server loads with the new key", url and predicts(url), "".join(lines)[-500:])
+p, url, log = start("--serve", "demo@production", env=NEW_ENV)
+check("after rekey the server loads with the new key", url and predicts(url), log_text(log)[-500:])
 if url:
-    stop(p, lines)
-p, url, lines = start("--serve", "demo@production", env=SERVE_ENV)
-WRITTEN.append("".join(lines))
-check("after rekey the old key is refused", url is None, "".join(lines)[-300:])
+    stop_server(p, log)
+p, url, log = start("--serve", "demo@production", env=SERVE_ENV)
+WRITTEN.append(log_text(log))
+check("after rekey the old key is refused", url is None, log_text(log)[-300:])
 
 # ---- no key material anywhere ---------------------------------------------------------------
 db = sqlite3.connect(os.path.join(HOME, "registry.db"))
@@ -240,5 +204,4 @@ check("no artifact key hex in anything Kiln wrote",
       ART_KEY not in everything and NEW_KEY not in everything)
 check("no signing secret in anything Kiln wrote", secret_b64.lower() not in everything)
 
-print(f"{len(FAILS)} failure(s)")
-sys.exit(min(len(FAILS), 100))
+finish()

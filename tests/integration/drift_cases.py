@@ -10,7 +10,8 @@ Exact where the computation is exact (relative tolerance EXACT_REL):
   and sketch KS / Wasserstein when the reference is small enough to be kept whole.
 Within documented tolerances where the reference is a quantile sketch (docs/drift.md):
   KS within SKETCH_KS, normalised Wasserstein within SKETCH_W of scipy on the full samples.
-Prints one line per case with the max differences; exits 1 if any case fails.
+Prints one line per case with the max differences and a FAIL line per failure; exit status =
+failures.
 """
 import json
 import math
@@ -29,7 +30,8 @@ SKETCH_W = 0.02    # normalised Wasserstein, 1000 quantiles: heavy tails dominat
 PSI_EPS = 0.0001
 
 driver, scratch = sys.argv[1], sys.argv[2]
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from kilntest import fail, finish  # noqa: E402
 
 
 def close(got, want, rel=EXACT_REL, abs_=EXACT_ABS):
@@ -44,7 +46,7 @@ def check(case, what, got, want, rel=EXACT_REL, abs_=EXACT_ABS):
     ok = close(got, want, rel, abs_)
     diff = abs(got - want) if not (math.isnan(got) or math.isnan(want)) else float("nan")
     if not ok:
-        failures.append(f"{case}: {what} got {got!r} want {want!r}")
+        fail(f"{case}: {what} got {got!r} want {want!r}")
     return diff
 
 
@@ -85,7 +87,7 @@ def common(case, out, rc, cc):
     d["psi"] = check(case, "psi", s["psi"], psi(rc, cc))
     d["js"] = check(case, "js", s["js"], float(jensenshannon(rc, cc, base=2)))
     if not (out["window_equal"] and out["roundtrip_equal"]):
-        failures.append(f"{case}: window or JSON round-trip scores differ from drift_score")
+        fail(f"{case}: window or JSON round-trip scores differ from drift_score")
     return d
 
 
@@ -100,7 +102,7 @@ def numeric_case(case, ref, cur, nq=1000, want_verdict=None):
          "exact_w": check(case, "exact_wasserstein", out["exact_wasserstein"], w)}
     rc = bin_counts(r["edges"], rv)
     if list(rc) != r["counts"]:
-        failures.append(f"{case}: reference bin counts differ from numpy's")
+        fail(f"{case}: reference bin counts differ from numpy's")
     d.update(common(case, out, rc, bin_counts(r["edges"], cv)))
     if r["sketch"] == "sample":
         d["ks"] = check(case, "sketch ks (exact)", s["ks"], ks)
@@ -112,9 +114,9 @@ def numeric_case(case, ref, cur, nq=1000, want_verdict=None):
     d["p"] = check(case, "ks_pvalue", s["ks_pvalue"], stats.kstwobign.sf(math.sqrt(en) * s["ks"]),
                    1e-9, 1e-12)
     if (s["count"], s["missing"]) != (len(cv), len(cur) - len(cv)) or r["missing"] != len(ref) - len(rv):
-        failures.append(f"{case}: count/missing wrong")
+        fail(f"{case}: count/missing wrong")
     if want_verdict and s["verdict"] != want_verdict:
-        failures.append(f"{case}: verdict {s['verdict']}, want {want_verdict}")
+        fail(f"{case}: verdict {s['verdict']}, want {want_verdict}")
     report(case, d, s)
 
 
@@ -129,7 +131,7 @@ def categorical_case(case, ref, cur, k):
 
     rc, cc = counts(ref), counts(cur)
     if list(rc) != out["ref"]["counts"]:
-        failures.append(f"{case}: reference category counts differ")
+        fail(f"{case}: reference category counts differ")
     d = common(case, out, rc, cc)
     seen = rc > 0
     exp = rc[seen] / rc.sum() * cc.sum()
@@ -177,11 +179,8 @@ def main():
         got = run("js", p, q)["js"]
         diff = check(f"js counts {i}", "js", got, float(jensenshannon(p, q, base=2)))
         print(f"{'js counts ' + str(i):<34} js={got:.6f} maxdiff {diff:.1e}")
-    for f in failures:
-        print("FAIL", f)
-    print(f"{'FAILED' if failures else 'ok'}: {len(failures)} failure(s)")
-    return 1 if failures else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -9,7 +9,8 @@ counts (which are recomputed from the data with numpy), decile edges == np.quant
 Then the HTML report, and the exit codes of the error cases. --model: an XGBoost classifier
 (registered, used as NAME@VERSION) and regressor (a .kiln file) trained on 'shifted' and 'same';
 the 'prediction' / 'confidence' entries must match scipy on the model's own outputs (`kiln
-predict` on the same files) and the classifier's prediction must drift. Exits 1 on any failure.
+predict` on the same files) and the classifier's prediction must drift. Prints ok/FAIL per
+check; exit status = failures.
 """
 import json
 import math
@@ -23,13 +24,8 @@ from scipy.stats import ks_2samp, wasserstein_distance
 
 TOL = 1e-9
 KILN, DIR = sys.argv[1], sys.argv[2]
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from kilntest import check, finish  # noqa: E402
 
 
 def write_csv(path, cols, n):
@@ -95,10 +91,10 @@ def check_numeric(f, r, c):
     js = jensenshannon(br, bc, base=2)
     d = max(abs(f["exact_ks"] - ks), abs(f["exact_wasserstein"] - w), abs(f["js"] - js),
             float(np.max(np.abs(np.asarray(edges) - q))))
-    check(close(f["exact_ks"], ks) and close(f["exact_wasserstein"], w) and close(f["js"], js)
+    check(f"{name}: exact KS / Wasserstein / JS / edges vs scipy, max diff {d:.3g}",
+          close(f["exact_ks"], ks) and close(f["exact_wasserstein"], w) and close(f["js"], js)
           and np.allclose(edges, q, rtol=TOL, atol=TOL)
-          and list(br) == f["bins"]["ref_counts"] and list(bc) == f["bins"]["cur_counts"],
-          f"{name}: exact KS / Wasserstein / JS / edges vs scipy, max diff {d:.3g}")
+          and list(br) == f["bins"]["ref_counts"] and list(bc) == f["bins"]["cur_counts"])
     return f
 
 
@@ -107,15 +103,15 @@ def check_categorical(f, r, c):
     br = np.bincount(np.minimum(r, k), minlength=k + 1)
     bc = np.bincount(np.minimum(c, k), minlength=k + 1)
     js = jensenshannon(br, bc, base=2)
-    check(list(br) == f["bins"]["ref_counts"] and list(bc) == f["bins"]["cur_counts"]
-          and close(f["js"], js), f"{f['name']}: categorical counts and JS, diff "
-          f"{abs(f['js'] - js):.3g}")
+    check(f"{f['name']}: categorical counts and JS, diff {abs(f['js'] - js):.3g}",
+          list(br) == f["bins"]["ref_counts"] and list(bc) == f["bins"]["cur_counts"]
+          and close(f["js"], js))
 
 
 def check_report(ref, cur):
     rc, out, err = run(os.path.join(DIR, "ref.csv"), os.path.join(DIR, "cur.csv"), "--json",
                        "--html", os.path.join(DIR, "report.html"), "--threads", "2")
-    check(rc == 0, f"--json exit code 0 (got {rc}: {err.strip()})")
+    check(f"--json exit code 0 (got {rc}: {err.strip()})", rc == 0)
     if rc:
         return None
     doc = json.loads(out)
@@ -123,32 +119,32 @@ def check_report(ref, cur):
     for name in ("shifted", "same", "holes"):
         check_numeric(feats[name], np.asarray(ref[name], float), np.asarray(cur[name], float))
     check_categorical(feats["codes"], np.asarray(ref["codes"]), np.asarray(cur["codes"]))
-    check(feats["codes"]["type"] == "categorical", "codes is categorical")
-    check(feats["shifted"]["verdict"] == "drift", "shifted -> drift")
-    check(feats["same"]["verdict"] == "no drift", "same -> no drift")
-    check(feats["holes"]["verdict"] == "no drift", "holes -> no drift")
-    check(feats["holes"]["ref_missing"] == int(np.isnan(ref["holes"]).sum())
-          and feats["holes"]["cur_missing"] == int(np.isnan(cur["holes"]).sum()),
-          "holes: missing counts")
-    check(feats["label"]["verdict"] == "skipped" and "not numeric" in feats["label"]["reason"],
-          "label (text) is skipped with a reason")
-    check(doc["only_in_reference"] == ["only_ref"] and doc["only_in_current"] == ["only_cur"],
-          "columns in one file only are reported")
+    check("codes is categorical", feats["codes"]["type"] == "categorical")
+    check("shifted -> drift", feats["shifted"]["verdict"] == "drift")
+    check("same -> no drift", feats["same"]["verdict"] == "no drift")
+    check("holes -> no drift", feats["holes"]["verdict"] == "no drift")
+    check("holes: missing counts",
+          feats["holes"]["ref_missing"] == int(np.isnan(ref["holes"]).sum())
+          and feats["holes"]["cur_missing"] == int(np.isnan(cur["holes"]).sum()))
+    check("label (text) is skipped with a reason",
+          feats["label"]["verdict"] == "skipped" and "not numeric" in feats["label"]["reason"])
+    check("columns in one file only are reported",
+          doc["only_in_reference"] == ["only_ref"] and doc["only_in_current"] == ["only_cur"])
     compared = [f for f in doc["features"] if f["verdict"] not in ("skipped", "failed")]
     share = sum(f["drift"] for f in compared) / len(compared)
-    check(close(doc["drift_share"], share) and doc["dataset_drift"] == (share >= 0.5),
-          f"dataset verdict (share {share})")
+    check(f"dataset verdict (share {share})",
+          close(doc["drift_share"], share) and doc["dataset_drift"] == (share >= 0.5))
     return compared
 
 
 def check_html(compared):
     with open(os.path.join(DIR, "report.html")) as f:
         html = f.read()
-    check(html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>"),
-          "HTML document is complete")
-    check(html.count("<svg") == len(compared) and html.count("</svg>") == len(compared),
-          f"one <svg> per compared feature ({html.count('<svg')})")
-    check("http://" not in html and "https://" not in html, "no network references in HTML")
+    check("HTML document is complete",
+          html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>"))
+    check(f"one <svg> per compared feature ({html.count('<svg')})",
+          html.count("<svg") == len(compared) and html.count("</svg>") == len(compared))
+    check("no network references in HTML", "http://" not in html and "https://" not in html)
 
 
 def check_errors():
@@ -167,10 +163,10 @@ def check_errors():
     for what, args, want in cases:
         rc, _, err = run(*args)
         one_line = err.strip().count("\n") == 0 if want == 1 else True
-        check(rc == want and err.startswith("kiln") and one_line,
-              f"{what}: exit {rc} (want {want}): {err.strip().splitlines()[0] if err else ''}")
+        check(f"{what}: exit {rc} (want {want}): {err.strip().splitlines()[0] if err else ''}",
+              rc == want and err.startswith("kiln") and one_line)
     rc, out, _ = run(ref, cur, "--columns", "same,shifted")
-    check(rc == 0 and "same" in out and "holes" not in out, "--columns selects features")
+    check("--columns selects features", rc == 0 and "same" in out and "holes" not in out)
 
 
 def kiln(*args):
@@ -191,7 +187,7 @@ def train_models(ref):
         src, pkg = os.path.join(DIR, name + ".json"), os.path.join(DIR, name + ".kiln")
         m.save_model(src)
         r = kiln("import", src, "-o", pkg)
-        check(r.returncode == 0, f"kiln import {name}: {r.stderr.strip()}")
+        check(f"kiln import {name}: {r.stderr.strip()}", r.returncode == 0)
         paths[name] = pkg
     return paths
 
@@ -200,7 +196,7 @@ def model_outputs(pkg, csv):
     """The model's predictions on csv, from `kiln predict`: (prediction, confidence)."""
     out = os.path.join(DIR, "pred.csv")
     r = kiln("predict", pkg, "--input", csv, "--output", out)
-    check(r.returncode == 0, f"kiln predict {os.path.basename(csv)}: {r.stderr.strip()}")
+    check(f"kiln predict {os.path.basename(csv)}: {r.stderr.strip()}", r.returncode == 0)
     with open(out) as f:
         header = f.readline().strip().split(",")
         rows = [line.strip().split(",") for line in f if line.strip()]
@@ -214,34 +210,34 @@ def check_model(paths):
     ref, cur = os.path.join(DIR, "ref.csv"), os.path.join(DIR, "cur.csv")
     home = os.path.join(DIR, "home")
     r = kiln("models", "register", paths["clf"], "--name", "drifty", "--home", home)
-    check(r.returncode == 0, f"register the classifier: {r.stderr.strip()}")
+    check(f"register the classifier: {r.stderr.strip()}", r.returncode == 0)
     rc, out, err = run(ref, cur, "--json", "--model", "drifty@1", "--home", home,
                        "--html", os.path.join(DIR, "model.html"))
-    check(rc == 0, f"--model drifty@1: exit {rc} {err.strip()}")
+    check(f"--model drifty@1: exit {rc} {err.strip()}", rc == 0)
     if rc == 0:
         doc = json.loads(out)
         feats = {f["name"]: f for f in doc["features"]}
         (pr, cr), (pc, cc) = model_outputs(paths["clf"], ref), model_outputs(paths["clf"], cur)
         p, c = feats["prediction"], feats["confidence"]
-        check(p["model_output"] and p["type"] == "categorical", "prediction: categorical output")
+        check("prediction: categorical output", p["model_output"] and p["type"] == "categorical")
         check_categorical(p, pr, pc)
-        check(p["verdict"] == "drift" and doc["prediction_drift"] is True,
-              f"classifier prediction drifts (JS {p['js']:.3f})")
-        check(c["model_output"] and c["type"] == "numeric", "confidence: numeric output")
+        check(f"classifier prediction drifts (JS {p['js']:.3f})",
+              p["verdict"] == "drift" and doc["prediction_drift"] is True)
+        check("confidence: numeric output", c["model_output"] and c["type"] == "numeric")
         check_numeric(c, cr, cc)
-        check(doc["n_compared"] == 4 and doc["model"] == "drifty@1",
-              "model outputs stay out of the dataset share")
+        check("model outputs stay out of the dataset share",
+              doc["n_compared"] == 4 and doc["model"] == "drifty@1")
         with open(os.path.join(DIR, "model.html")) as f:
             html = f.read()
-        check("drifty@1" in html and html.count("<svg") == 6, "HTML shows the model outputs")
+        check("HTML shows the model outputs", "drifty@1" in html and html.count("<svg") == 6)
     rc, out, err = run(ref, cur, "--model", paths["reg"], "--columns", "codes")
-    check(rc == 0 and "prediction" in out and "model" in out and "shifted" not in out,
-          f"--model FILE.kiln with --columns: exit {rc} {err.strip()}")
+    check(f"--model FILE.kiln with --columns: exit {rc} {err.strip()}",
+          rc == 0 and "prediction" in out and "model" in out and "shifted" not in out)
     rc, out, err = run(ref, cur, "--json", "--model", paths["reg"])
     if rc == 0:
         f = {x["name"]: x for x in json.loads(out)["features"]}["prediction"]
         (pr, _), (pc, _) = model_outputs(paths["reg"], ref), model_outputs(paths["reg"], cur)
-        check(f["type"] == "numeric" and "confidence" not in out, "regressor: one numeric output")
+        check("regressor: one numeric output", f["type"] == "numeric" and "confidence" not in out)
         check_numeric(f, pr, pc)
     one = os.path.join(DIR, "one.csv")
     with open(one, "w") as fh:
@@ -250,10 +246,10 @@ def check_model(paths):
                        ("missing model file", [ref, cur, "--model", "no.kiln"]),
                        ("CSV lacks a model feature", [one, one, "--model", paths["reg"]])):
         rc, _, err = run(*args)
-        check(rc == 1 and err.startswith("kiln") and err.strip().count("\n") == 0,
-              f"{what}: exit {rc} (want 1): {err.strip()}")
+        check(f"{what}: exit {rc} (want 1): {err.strip()}",
+              rc == 1 and err.startswith("kiln") and err.strip().count("\n") == 0)
     rc, _, err = run(ref, cur, "--model", "")
-    check(rc == 2, f"empty --model: exit {rc} (want 2)")
+    check(f"empty --model: exit {rc} (want 2)", rc == 2)
 
 
 def main():
@@ -263,9 +259,8 @@ def main():
         check_html(compared)
     check_errors()
     check_model(train_models(ref))
-    print(f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -6,9 +6,11 @@ Generates seeded (prediction, truth) pairs with numpy, runs them through the C d
 scikit-learn 1.2 on the same pairs: accuracy_score, precision/recall/f1_score (binary, or
 average="macro"), log_loss(labels=range(K)), roc_auc_score (binary on p[:,1], multiclass
 "ovr" macro), mean_absolute_error and sqrt(mean_squared_error). Tolerance 1e-9; the largest
-difference is printed. Then POST /feedback bodies through kfeedback_serve: status and counts."""
+difference is printed. Then POST /feedback bodies through kfeedback_serve: status and counts.
+Prints a FAIL line per failure; exit status = failures."""
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -17,7 +19,8 @@ from sklearn import metrics as skm
 
 DRIVER = sys.argv[1]
 TOL = 1e-9
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from kilntest import FAILS, fail, finish  # noqa: E402
 max_diff = 0.0
 
 
@@ -29,7 +32,7 @@ def run_metrics(k, max_pairs, preds, truth):
     out = subprocess.run([DRIVER, "metrics", str(k), str(max_pairs)], input="\n".join(lines) + "\n",
                          capture_output=True, text=True)
     if out.returncode != 0:
-        failures.append(f"driver failed ({out.returncode}): {out.stderr[-2000:]}")
+        fail(f"driver failed ({out.returncode}): {out.stderr[-2000:]}")
         return None
     return json.loads(out.stdout)
 
@@ -40,7 +43,7 @@ def compare(name, got, want):
         g = got[key]
         d = abs(g - w) if not (math.isnan(g) and math.isnan(w)) else 0.0
         if math.isnan(d) or d > TOL * max(1.0, abs(w)):
-            failures.append(f"{name}: {key} = {g!r}, scikit-learn {w!r}")
+            fail(f"{name}: {key} = {g!r}, scikit-learn {w!r}")
         elif not math.isnan(d):
             max_diff = max(max_diff, d)
 
@@ -68,10 +71,10 @@ def classifier_case(name, k, preds, truth, max_pairs=0):
         want["roc_auc"] = skm.roc_auc_score(y, p, multi_class="ovr", average="macro",
                                             labels=list(range(k)))
     if got["n"] != len(truth):
-        failures.append(f"{name}: window holds {got['n']} pairs, expected {len(truth)}")
+        fail(f"{name}: window holds {got['n']} pairs, expected {len(truth)}")
     compare(name, got, want)
     if not (math.isnan(got["mae"]) and math.isnan(got["rmse"])):
-        failures.append(f"{name}: a classifier has MAE/RMSE")
+        fail(f"{name}: a classifier has MAE/RMSE")
 
 
 def regression_case(name, preds, truth):
@@ -132,18 +135,18 @@ def feedback_bodies():
     for body, status, counts in cases:
         out = subprocess.run([DRIVER, "serve"], input=body, capture_output=True, text=True)
         if out.returncode != 0:
-            failures.append(f"serve {body[:60]!r}: driver failed: {out.stderr[-1500:]}")
+            fail(f"serve {body[:60]!r}: driver failed: {out.stderr[-1500:]}")
             continue
         code, _, text = out.stdout.strip().partition(" ")
         doc = json.loads(text)
         if int(code) != status:
-            failures.append(f"serve {body[:60]!r}: status {code}, expected {status}: {text}")
+            fail(f"serve {body[:60]!r}: status {code}, expected {status}: {text}")
         elif counts is not None:
             want = {"joined": 0, "unknown": 0, "duplicate": 0, "invalid": 0, **counts}
             if doc != want:
-                failures.append(f"serve {body[:60]!r}: {doc}, expected {want}")
+                fail(f"serve {body[:60]!r}: {doc}, expected {want}")
         elif "error" not in doc:
-            failures.append(f"serve {body[:60]!r}: no error message: {text}")
+            fail(f"serve {body[:60]!r}: no error message: {text}")
 
 
 def main():
@@ -159,11 +162,9 @@ def main():
     regression_case("regression", list(truth + rng.normal(0, 1.5, 4000)), list(truth))
     feedback_bodies()
     print(f"feedback metrics: max |kiln - scikit-learn| = {max_diff:.3g} (tolerance {TOL})")
-    for f in failures:
-        print("FAIL:", f)
-    if failures:
-        sys.exit(1)
-    print("PASS: feedback metrics equal scikit-learn; POST /feedback bodies answered as expected")
+    if not FAILS:
+        print("PASS: feedback metrics equal scikit-learn; POST /feedback bodies answered as expected")
+    finish()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ by kid; expired, not-yet-valid, future-iat, wrong-audience, wrong-issuer, wrong-
 `alg: none`, forged-signature and unknown-kid tokens; and the classic confusion attack (an HS256
 token whose HMAC key is the RSA public key's PEM text). Each must be accepted or refused with
 the expected reason. Then a sweep of tokens with times around the leeway boundaries, checked
-for the same verdict as PyJWT's own jwt.decode. Exits 1 if any case fails.
+for the same verdict as PyJWT's own jwt.decode. Prints ok/FAIL per case; exit status = failures.
 """
 import base64
 import hashlib
@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 driver, scratch = sys.argv[1], sys.argv[2]
 ISS, AUD, LEEWAY = "https://issuer.example", "kiln", 60
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from kilntest import check, finish  # noqa: E402
 
 
 def b64(data):
@@ -157,15 +158,11 @@ def check_named(now):
                 ok = False  # a reason must never echo the token
             if ok and got["ok"] and (got["sub"], got["role"]) != ("user-42", "predictor"):
                 ok = False
-            print(f"{'ok  ' if ok else 'FAIL'} {name}: {got.get('error', 'accepted')}")
-            if not ok:
-                failures.append(name)
+            check(f"{name}: {got.get('error', 'accepted')}", ok)
     # A PEM key file can never serve HS256: the configuration itself is refused.
     got = run_driver(["--algs", "RS256,HS256", "--key", rsa_pem], [], now)
     ok = isinstance(got, dict) and "HS256" in got.get("config_error", "")
-    print(f"{'ok  ' if ok else 'FAIL'} RS256+HS256 on a PEM file refused: {got}")
-    if not ok:
-        failures.append("config confusion")
+    check(f"RS256+HS256 on a PEM file refused: {got}", ok)
 
 
 def sweep(now):
@@ -192,18 +189,13 @@ def sweep(now):
         tokens.append(tok)
     got = run_driver("rs256", tokens, time.time())
     bad = [i for i, (g, w) in enumerate(zip(got, want)) if g["ok"] != w]
-    print(f"{'ok  ' if not bad else 'FAIL'} sweep: {len(tokens)} tokens, "
-          f"{sum(want)} accepted by PyJWT, {len(bad)} disagreements")
+    check(f"sweep: {len(tokens)} tokens, {sum(want)} accepted by PyJWT, {len(bad)} disagreements",
+          not bad)
     for i in bad[:5]:
         print("   ", jwt.decode(tokens[i], options={"verify_signature": False}), got[i])
-    if bad:
-        failures.append("sweep")
 
 
 now = time.time()
 check_named(now)
 sweep(now)
-if failures:
-    print("FAILED:", ", ".join(failures))
-    sys.exit(1)
-print("all JWT cases passed")
+finish()

@@ -8,30 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-
-import atexit
 
 import requests
 
-STARTED = []  # every server this harness started, stopped at exit whatever happened
-
-
-@atexit.register
-def _stop_all():
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
-FAILS = []
-
-
-def check(what, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
-    if not cond:
-        FAILS.append(what)
+sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
+from kilntest import STARTED, check, finish, serve, stop  # noqa: E402
 
 
 def free_port():
@@ -41,19 +24,9 @@ def free_port():
 
 
 def start_kiln(*args):
-    p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", "--access-log", "off", *args],
-                         stderr=subprocess.PIPE, text=True)
-    STARTED.append(p)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = p.stderr.readline()
-        m = re.search(r"listening on (http://[0-9.]+:\d+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
-            return p, m.group(1)
-        if not line and p.poll() is not None:
-            break
-    raise SystemExit("kiln serve did not start")
+    p, url, _ = serve(KILN, ["--access-log", "off", *args],
+                      os.path.join(SCRATCH, f"serve-{len(STARTED)}.log"))
+    return p, url
 
 
 def samples(text, name):
@@ -249,8 +222,7 @@ want = {"accuracy": accuracy_score(truth, pred), "f1": f1_score(truth, pred),
         "log_loss": log_loss(truth, proba), "roc_auc": roc_auc_score(truth, proba)}
 check("online accuracy, F1, log loss and ROC AUC equal scikit-learn's on the same pairs",
       all(got[m] is not None and abs(got[m] - want[m]) < 1e-9 for m in want), (got, want))
-fp.send_signal(signal.SIGTERM)
-check("kiln exits 0 on SIGTERM (feedback server)", fp.wait(timeout=30) == 0)
+check("kiln exits 0 on SIGTERM (feedback server)", stop(fp) == 0)
 lines = []
 for name in sorted(os.listdir(logdir)):
     with open(os.path.join(logdir, name)) as f:
@@ -313,7 +285,5 @@ try:
 finally:
     prom.send_signal(signal.SIGTERM)
     prom.wait(timeout=30)
-    p.send_signal(signal.SIGTERM)
-    check("kiln exits 0 on SIGTERM", p.wait(timeout=30) == 0)
-print(f"{len(FAILS)} failed")
-sys.exit(min(len(FAILS), 100))
+    check("kiln exits 0 on SIGTERM", stop(p) == 0)
+finish()

@@ -5,11 +5,9 @@ status = failures.
 Tolerance: a token bucket of rate R and burst B lets through R × T + B requests in T seconds;
 the client measures T from its first to its last request, which differs from what the server
 saw by a few milliseconds, so the counts must fall within ±15 % of R × T + B."""
-import atexit
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -19,23 +17,12 @@ import time
 import requests
 
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
+from kilntest import STARTED, check, finish, log_text, serve, stop  # noqa: E402
+
 HOME = os.path.join(SCRATCH, "home")
 ENV = dict(os.environ, KILN_HOME=HOME, KILN_USER="tester")
-FAILS, STARTED = [], []
 TOLERANCE = 0.15
-
-
-@atexit.register
-def _stop_all():
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def check(what, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
-    if not cond:
-        FAILS.append(what)
 
 
 def kiln(*args, env=None):
@@ -48,20 +35,8 @@ def key(name, rate):
 
 
 def start(*args, env=None):
-    log = open(os.path.join(SCRATCH, f"serve-{len(STARTED)}.log"), "w+")
-    p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", "--access-log", "off", *args],
-                         env=env or ENV, stderr=log, stdout=log, text=True)
-    STARTED.append(p)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        log.seek(0)
-        m = re.search(r"listening on (http://[0-9.]+:\d+)", log.read())
-        if m:
-            return p, m.group(1), log
-        if p.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise SystemExit("kiln serve did not start")
+    return serve(KILN, ["--access-log", "off", *args],
+                 os.path.join(SCRATCH, f"serve-{len(STARTED)}.log"), env or ENV, timeout=20)
 
 
 def hammer(urls, seconds, headers=None, threads_per_url=2, path="/v2"):
@@ -136,15 +111,6 @@ def start_redis():
     raise SystemExit("redis-server did not start")
 
 
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return -1
-
-
 demo = os.path.join(SCRATCH, "demo.kiln")
 kiln("import", os.path.join(ROOT, "examples/demo/model.json"), "-o", demo)
 
@@ -184,7 +150,7 @@ check("kiln_rate_limited_total{scope=\"key\"} counts the 429s",
 time.sleep(0.2)
 check("kiln_errors_total{reason=\"rate_limited\"} counts them too",
       (metric(url, 'kiln_errors_total{reason="rate_limited"}', AUTH) or 0) >= limited)
-check("the server stops cleanly (SIGTERM, exit 0)", stop(server) == 0)
+check("the server stops cleanly (SIGTERM, exit 0)", stop(server, 15) == 0)
 
 # ---- per client address on a server without authentication ---------------------------------
 open_env = dict(ENV, KILN_HOME=os.path.join(SCRATCH, "open-home"))
@@ -199,7 +165,7 @@ check("the 429 names the address",
       bodies and "address 127.0.0.1 may make 10/s" in json.loads(bodies[0])["error"], bodies[:1])
 check("/health answers 200 while the address is limited",
       all(requests.get(url + "/health", timeout=5).status_code == 200 for _ in range(30)))
-check("the server stops cleanly (SIGTERM, exit 0)", stop(server) == 0)
+check("the server stops cleanly (SIGTERM, exit 0)", stop(server, 15) == 0)
 
 # ---- two instances sharing one budget through Redis ------------------------------------------
 redis, rport = start_redis()
@@ -227,10 +193,8 @@ within("with Redis down the instance enforces the limit with its own buckets",
 time.sleep(1.1)
 errors = metric(url_b, "kiln_rate_limit_redis_errors_total", AUTH)
 check("kiln_rate_limit_redis_errors_total counts the failures", errors and errors >= 1, errors)
-log_b.seek(0)
 check("a warning about Redis is logged, once, not per request",
-      log_b.read().count("rate limiting: Redis at 127.0.0.1") == 1)
-check("both servers stop cleanly (SIGTERM, exit 0)", stop(a) == 0 and stop(b) == 0)
+      log_text(log_b).count("rate limiting: Redis at 127.0.0.1") == 1)
+check("both servers stop cleanly (SIGTERM, exit 0)", stop(a, 15) == 0 and stop(b, 15) == 0)
 
-print(f"{len(FAILS)} failure(s)")
-sys.exit(len(FAILS))
+finish()

@@ -33,42 +33,13 @@ ap.add_argument("--idle", type=float, default=2.0)
 ap.add_argument("--max-body", type=int, default=65536)
 ap.add_argument("--max-rows", type=int, default=100)
 args = ap.parse_args()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from kilntest import check_call, expect, finish  # noqa: E402
 
 URL, URL2 = args.url.rstrip("/"), args.url2.rstrip("/")
 HOST, PORT = re.match(r"http://([^:/]+):(\d+)", URL).groups()
 PORT = int(PORT)
 T = 10  # seconds: every client call is bounded
-
-fails = 0
-checks = 0
-
-
-def check(what, fn):
-    """Runs fn(); it passes when it returns True (or None); an exception or False fails it.
-    fn may return the string "skip: why" to skip."""
-    global fails, checks
-    checks += 1
-    try:
-        res = fn()
-    except Exception as e:  # a check's own failure, reported with its cause
-        res = f"{type(e).__name__}: {e}"
-    if isinstance(res, str) and res.startswith("skip"):
-        print(f"skip {what} ({res[5:].strip()})")
-        return
-    if res is True or res is None:
-        print(f"ok   {what}")
-    else:
-        fails += 1
-        print(f"FAIL {what}")
-        if res is not False:
-            print(f"     {str(res)[:600]}")
-    sys.stdout.flush()
-
-
-def expect(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
 
 def post(path, body=None, raw=None, headers=None, url=URL):
     h = {"Content-Type": "application/json"}
@@ -194,11 +165,11 @@ def seed_matches_kiln_predict():
     return True
 
 
-check("seed: GET /health -> {\"status\":\"healthy\"}", seed_health)
-check("seed: POST /predict 30 numbers -> prediction 0|1 (number), confidence in [0.5,1]",
-      seed_predict_shape)
-check("seed: /predict equals `kiln predict` on patients.csv (20 rows, label and max proba 1e-12)",
-      seed_matches_kiln_predict)
+check_call("seed: GET /health -> {\"status\":\"healthy\"}", seed_health)
+check_call("seed: POST /predict 30 numbers -> prediction 0|1 (number), confidence in [0.5,1]",
+           seed_predict_shape)
+check_call("seed: /predict equals `kiln predict` on patients.csv (20 rows, label and max proba 1e-12)",
+           seed_matches_kiln_predict)
 
 
 # ---- /models/NAME/predict -------------------------------------------------------------------
@@ -241,17 +212,17 @@ def model_version1():
     expect(r.status_code == 200 and r.json().get("version") == 1, f"{r.status_code} {r.text}")
 
 
-check("POST /models/demo/predict with a feature array -> model, version 1, prediction, "
-      "probabilities", model_array)
-check("POST /models/demo/predict with an object keyed by feature name == the array answer",
-      model_object)
-check("POST /models/demo/predict with 5 instances -> 5 predictions and probabilities",
-      model_batch)
-check("POST /models/demo/versions/1/predict -> 200, version 1", model_version1)
-check("POST /models/demo/versions/2/predict -> 404 JSON error",
-      lambda: error_body(post("/models/demo/versions/2/predict", {"features": ROW}), 404, "demo"))
-check("POST /models/nosuch/predict -> 404 JSON error naming the model",
-      lambda: error_body(post("/models/nosuch/predict", {"features": ROW}), 404, "nosuch"))
+check_call("POST /models/demo/predict with a feature array -> model, version 1, prediction, "
+           "probabilities", model_array)
+check_call("POST /models/demo/predict with an object keyed by feature name == the array answer",
+           model_object)
+check_call("POST /models/demo/predict with 5 instances -> 5 predictions and probabilities",
+           model_batch)
+check_call("POST /models/demo/versions/1/predict -> 200, version 1", model_version1)
+check_call("POST /models/demo/versions/2/predict -> 404 JSON error",
+           lambda: error_body(post("/models/demo/versions/2/predict", {"features": ROW}), 404, "demo"))
+check_call("POST /models/nosuch/predict -> 404 JSON error naming the model",
+           lambda: error_body(post("/models/nosuch/predict", {"features": ROW}), 404, "nosuch"))
 
 
 # ---- bad input: right status, JSON error, server stays up -----------------------------------
@@ -287,11 +258,11 @@ bad = [
      b'{"x": "a\x01b", "features": [1,' + row_text.encode() + b']}', 400, []),
 ]
 for what, path, raw, status, words in bad:
-    check(f"bad input: {what} on {path} -> {status} JSON error, still healthy",
-          lambda path=path, raw=raw, status=status, words=words:
-          error_body(post(path, raw=raw), status, *words) and healthy())
-check(f"bad input: batch of exactly {args.max_rows} rows is accepted",
-      lambda: post("/models/demo/predict", {"instances": [ROW] * args.max_rows}).status_code == 200)
+    check_call(f"bad input: {what} on {path} -> {status} JSON error, still healthy",
+               lambda path=path, raw=raw, status=status, words=words:
+               error_body(post(path, raw=raw), status, *words) and healthy())
+check_call(f"bad input: batch of exactly {args.max_rows} rows is accepted",
+           lambda: post("/models/demo/predict", {"instances": [ROW] * args.max_rows}).status_code == 200)
 
 
 def big_body_content_length():
@@ -350,12 +321,12 @@ def big_body_chunked_raw():
     return healthy()
 
 
-check(f"body over {args.max_body} bytes with Content-Length -> 413 JSON error", big_body_content_length)
-check("Content-Length: 100000000 announced (no body sent) -> 413 at once", big_body_announced_only)
-check(f"body over {args.max_body} bytes, chunked (requests generator) -> 413 JSON error",
-      big_body_chunked)
-check(f"body over {args.max_body} bytes, chunked on a raw socket -> a 413 response, not a bare close",
-      big_body_chunked_raw)
+check_call(f"body over {args.max_body} bytes with Content-Length -> 413 JSON error", big_body_content_length)
+check_call("Content-Length: 100000000 announced (no body sent) -> 413 at once", big_body_announced_only)
+check_call(f"body over {args.max_body} bytes, chunked (requests generator) -> 413 JSON error",
+           big_body_chunked)
+check_call(f"body over {args.max_body} bytes, chunked on a raw socket -> a 413 response, not a bare close",
+           big_body_chunked_raw)
 
 
 # ---- hostile traffic on raw sockets ---------------------------------------------------------
@@ -479,27 +450,27 @@ def many_connections():
     return ok
 
 
-check("garbage bytes, TLS hello, bare GET, HTTP/9.9, negative Content-Length -> closed or 4xx; "
-      "still healthy", garbage)
-check("an idle connection is closed within idle_timeout_s + 2 s", idle_connection)
-check("slow headers (1 byte / 0.5 s) -> closed within idle_timeout_s + 2 s, never hangs",
-      slow_headers)
-check("a 20 KiB header -> 431 or a clean close; still healthy", huge_header)
-check("3000 headers -> 431 or a clean close; still healthy", many_headers)
-check("three pipelined GET /health in one write -> three responses, in order", pipelined)
-check("request then shutdown(SHUT_WR) -> the response still arrives", half_closed)
-check("HTTP/1.0 GET /health -> 200 and the connection closes", http10)
-check("50 open idle connections do not stop /health", many_connections)
-check("unknown path -> 404 JSON error naming it",
-      lambda: error_body(get("/no/such/path"), 404, "/no/such/path"))
-check("GET /predict -> 405 JSON error with Allow: POST",
-      lambda: error_body(get("/predict"), 405) and get("/predict").headers.get("Allow") == "POST")
-check("GET /%ff%fe (invalid UTF-8 path) -> 404 whose body is valid UTF-8 JSON",
-      lambda: error_body(get("/%ff%fe"), 404))
-check("POST /health -> 405 with Allow: GET",
-      lambda: error_body(post("/health", {}), 405) and post("/health", {}).headers.get("Allow") == "GET")
-check("a path with an over-long model name -> 404 JSON",
-      lambda: error_body(post("/models/" + "m" * 300 + "/predict", {"features": ROW}), 404))
+check_call("garbage bytes, TLS hello, bare GET, HTTP/9.9, negative Content-Length -> closed or 4xx; "
+           "still healthy", garbage)
+check_call("an idle connection is closed within idle_timeout_s + 2 s", idle_connection)
+check_call("slow headers (1 byte / 0.5 s) -> closed within idle_timeout_s + 2 s, never hangs",
+           slow_headers)
+check_call("a 20 KiB header -> 431 or a clean close; still healthy", huge_header)
+check_call("3000 headers -> 431 or a clean close; still healthy", many_headers)
+check_call("three pipelined GET /health in one write -> three responses, in order", pipelined)
+check_call("request then shutdown(SHUT_WR) -> the response still arrives", half_closed)
+check_call("HTTP/1.0 GET /health -> 200 and the connection closes", http10)
+check_call("50 open idle connections do not stop /health", many_connections)
+check_call("unknown path -> 404 JSON error naming it",
+           lambda: error_body(get("/no/such/path"), 404, "/no/such/path"))
+check_call("GET /predict -> 405 JSON error with Allow: POST",
+           lambda: error_body(get("/predict"), 405) and get("/predict").headers.get("Allow") == "POST")
+check_call("GET /%ff%fe (invalid UTF-8 path) -> 404 whose body is valid UTF-8 JSON",
+           lambda: error_body(get("/%ff%fe"), 404))
+check_call("POST /health -> 405 with Allow: GET",
+           lambda: error_body(post("/health", {}), 405) and post("/health", {}).headers.get("Allow") == "GET")
+check_call("a path with an over-long model name -> 404 JSON",
+           lambda: error_body(post("/models/" + "m" * 300 + "/predict", {"features": ROW}), 404))
 
 
 # ---- X-Request-Id and the access log --------------------------------------------------------
@@ -554,12 +525,12 @@ def access_log_all_json():
                 raise AssertionError(f"line {i + 1} is not UTF-8 JSON: {ln[:200]!r}")
 
 
-check("X-Request-Id: a sane id is echoed", rid_echo)
-check("X-Request-Id: absent -> a fresh id per request is returned", rid_generated)
-check("X-Request-Id: an insane id (space, 65 chars, ;, \") is replaced, not echoed", rid_insane)
-check("access log: one JSON line per request with every field (known request id)",
-      access_log_line)
-check("access log: every line is UTF-8 JSON (after hostile paths too)", access_log_all_json)
+check_call("X-Request-Id: a sane id is echoed", rid_echo)
+check_call("X-Request-Id: absent -> a fresh id per request is returned", rid_generated)
+check_call("X-Request-Id: an insane id (space, 65 chars, ;, \") is replaced, not echoed", rid_insane)
+check_call("access log: one JSON line per request with every field (known request id)",
+           access_log_line)
+check_call("access log: every line is UTF-8 JSON (after hostile paths too)", access_log_all_json)
 
 
 # ---- Open Inference Protocol v2 -------------------------------------------------------------
@@ -691,20 +662,20 @@ def oip_control_forbidden():
            "the second server stopped serving")
 
 
-check("OIP: /v2/health/live and /v2/health/ready", oip(oip_health))
-check("OIP: GET /v2 server metadata", oip(oip_server))
-check("OIP: GET /v2/models/demo inputs [-1,30] FP64, outputs predict and predict_proba",
-      oip(oip_model_meta))
-check("OIP: GET /v2/models/demo/ready", oip(oip_model_ready))
-check("OIP: infer FP64 [1,30] matches /predict; id echoed", oip(oip_infer_fp64))
-check("OIP: infer FP32 [2,30] matches /models/demo/predict on the same values", oip(oip_infer_fp32))
-check("OIP: outputs selection returns only predict_proba; unknown output -> 400", oip(oip_outputs_selection))
-check("OIP: one [1] tensor per feature, by name", oip(oip_per_feature))
-check("OIP: wrong shape, short data, bad JSON -> 400; too many rows -> 413", oip(oip_bad))
-check("OIP: unknown model / version -> 404", oip(oip_unknown))
-check("OIP: repository control without an API key -> 401 (never unauthenticated)", oip(oip_control))
-check("OIP: a server without --allow-model-control -> 403 on load, unload, index",
-      oip(oip_control_forbidden))
+check_call("OIP: /v2/health/live and /v2/health/ready", oip(oip_health))
+check_call("OIP: GET /v2 server metadata", oip(oip_server))
+check_call("OIP: GET /v2/models/demo inputs [-1,30] FP64, outputs predict and predict_proba",
+           oip(oip_model_meta))
+check_call("OIP: GET /v2/models/demo/ready", oip(oip_model_ready))
+check_call("OIP: infer FP64 [1,30] matches /predict; id echoed", oip(oip_infer_fp64))
+check_call("OIP: infer FP32 [2,30] matches /models/demo/predict on the same values", oip(oip_infer_fp32))
+check_call("OIP: outputs selection returns only predict_proba; unknown output -> 400", oip(oip_outputs_selection))
+check_call("OIP: one [1] tensor per feature, by name", oip(oip_per_feature))
+check_call("OIP: wrong shape, short data, bad JSON -> 400; too many rows -> 413", oip(oip_bad))
+check_call("OIP: unknown model / version -> 404", oip(oip_unknown))
+check_call("OIP: repository control without an API key -> 401 (never unauthenticated)", oip(oip_control))
+check_call("OIP: a server without --allow-model-control -> 403 on load, unload, index",
+           oip(oip_control_forbidden))
 
 
 # ---- OpenAPI against the route table --------------------------------------------------------
@@ -730,12 +701,11 @@ def openapi():
     expect(not extra, f"/openapi.json lists paths the router does not serve: {extra}")
 
 
-check("GET /openapi.json is OpenAPI 3.x and lists exactly the router's paths and methods", openapi)
+check_call("GET /openapi.json is OpenAPI 3.x and lists exactly the router's paths and methods", openapi)
 
 
 # ---- still alive ----------------------------------------------------------------------------
-check("after everything: /health answers and /predict still predicts",
-      lambda: healthy() and post("/predict", {"features": ROW}).status_code == 200)
+check_call("after everything: /health answers and /predict still predicts",
+           lambda: healthy() and post("/predict", {"features": ROW}).status_code == 200)
 
-print(f"{checks - fails}/{checks} checks passed (python cases)")
-sys.exit(1 if fails else 0)
+finish(wrapped=True)

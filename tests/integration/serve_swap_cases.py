@@ -11,28 +11,13 @@ import sys
 import threading
 import time
 
-import atexit
-
 import requests
 
-STARTED = []  # every server this harness started, stopped at exit whatever happened
-
-
-@atexit.register
-def _stop_all():
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
+from kilntest import STARTED, check, finish, serve, stop  # noqa: E402
+
 ENV = dict(os.environ, KILN_HOME=os.path.join(SCRATCH, "home"), KILN_USER="tester")
-FAILS = []
-
-
-def check(what, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else f"  ({detail})"), flush=True)
-    if not cond:
-        FAILS.append(what)
 
 
 def kiln(*args):
@@ -41,28 +26,9 @@ def kiln(*args):
 
 def start(*args, env=None):
     """Starts `kiln serve` on a free port; returns (process, base url)."""
-    p = subprocess.Popen([KILN, "serve", "--listen", "127.0.0.1:0", "--access-log", "off", *args],
-                         env=env or ENV, stderr=subprocess.PIPE, text=True)
-    STARTED.append(p)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = p.stderr.readline()
-        m = re.search(r"listening on (http://[0-9.]+:\d+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
-            return p, m.group(1)
-        if not line and p.poll() is not None:
-            break
-    raise SystemExit(f"kiln serve did not start: {p.poll()}")
-
-
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return -9
+    p, url, _ = serve(KILN, ["--access-log", "off", *args],
+                      os.path.join(SCRATCH, f"serve-{len(STARTED)}.log"), env or ENV)
+    return p, url
 
 
 def rss_kib(pid):
@@ -300,5 +266,4 @@ for case in (alias_flips, memory_cycles, sighup_reload, drain, features_and_conf
         case()
     except Exception as e:  # a crash of the harness is a failure, not a pass
         check(f"{case.__name__} ran to the end", False, repr(e))
-print(f"{len(FAILS)} failed")
-sys.exit(min(len(FAILS), 100))
+finish()

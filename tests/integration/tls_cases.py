@@ -37,33 +37,8 @@ CA = os.path.join(D, "ca.pem")
 T = 5  # seconds: every client call is bounded
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROW = json.load(open(os.path.join(ROOT, "examples/demo/request.json")))
-
-fails = 0
-checks = 0
-
-
-def check(what, fn):
-    """Runs fn(); it passes when it returns True (or None); an exception or False fails it."""
-    global fails, checks
-    checks += 1
-    try:
-        res = fn()
-    except Exception as e:  # a check's own failure, reported with its cause
-        res = f"{type(e).__name__}: {e}"
-    if res is True or res is None:
-        print(f"ok   {what}")
-    else:
-        fails += 1
-        print(f"FAIL {what}")
-        if res is not False:
-            print(f"     {str(res)[:600]}")
-    sys.stdout.flush()
-
-
-def expect(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
+sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
+from kilntest import check_call, expect, finish  # noqa: E402
 
 def path(name):
     return os.path.join(D, name)
@@ -117,9 +92,9 @@ def predict_https():
     expect("prediction" in r.json() or "predictions" in r.json(), r.text[:200])
 
 
-check("POST /predict over HTTPS, certificate verified against the test CA", predict_https)
-check("the server presents server1 (SAN 127.0.0.1)",
-      lambda: expect(handshake(args.port)[0] == der("server1.pem"), "other certificate"))
+check_call("POST /predict over HTTPS, certificate verified against the test CA", predict_https)
+check_call("the server presents server1 (SAN 127.0.0.1)",
+           lambda: expect(handshake(args.port)[0] == der("server1.pem"), "other certificate"))
 
 
 def plain_http():
@@ -132,7 +107,7 @@ def plain_http():
     expect(b"HTTP/1.1 200" not in got and b"healthy" not in got, f"answered: {got[:80]!r}")
 
 
-check("plain HTTP to the TLS port gets no HTTP answer", plain_http)
+check_call("plain HTTP to the TLS port gets no HTTP answer", plain_http)
 
 
 def other_ca():
@@ -143,11 +118,11 @@ def other_ca():
     raise AssertionError("a client trusting another CA accepted the server")
 
 
-check("a client trusting another CA rejects the server (real verification)", other_ca)
+check_call("a client trusting another CA rejects the server (real verification)", other_ca)
 for name, v in (("1.2", ssl.TLSVersion.TLSv1_2), ("1.3", ssl.TLSVersion.TLSv1_3)):
-    check(f"TLS {name} handshake works",
-          lambda v=v, name=name: expect(handshake(args.port, context(lo=v, hi=v))[1] ==
-                                        "TLSv" + name, "other version"))
+    check_call(f"TLS {name} handshake works",
+               lambda v=v, name=name: expect(handshake(args.port, context(lo=v, hi=v))[1] ==
+                                             "TLSv" + name, "other version"))
 
 
 def cbc_only():
@@ -159,7 +134,7 @@ def cbc_only():
     raise AssertionError("a CBC-SHA1 cipher suite was accepted")
 
 
-check("a client offering only CBC-SHA1 cipher suites is refused", cbc_only)
+check_call("a client offering only CBC-SHA1 cipher suites is refused", cbc_only)
 
 # ---- reload on SIGHUP ------------------------------------------------------------------------
 
@@ -206,7 +181,7 @@ def keep_open():
     expect(cert == der("server1.pem"), "not server1")
 
 
-check("a keep-alive connection is open (server1)", keep_open)
+check_call("a keep-alive connection is open (server1)", keep_open)
 
 
 def reload_good():
@@ -215,7 +190,7 @@ def reload_good():
     expect(handshake(args.port)[0] == der("server2.pem"), "a new connection did not get server2")
 
 
-check("SIGHUP with new files: a new connection sees the new certificate", reload_good)
+check_call("SIGHUP with new files: a new connection sees the new certificate", reload_good)
 
 
 def keep_goes_on():
@@ -224,7 +199,7 @@ def keep_goes_on():
     expect(cert == der("server1.pem"), "the certificate of the open connection changed")
 
 
-check("the keep-alive connection opened before the reload keeps working", keep_goes_on)
+check_call("the keep-alive connection opened before the reload keeps working", keep_goes_on)
 
 
 def reload_bad(cert, key, why):
@@ -241,10 +216,10 @@ def reload_bad(cert, key, why):
 
 with open(path("garbage.pem"), "w") as f:
     f.write("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
-check("SIGHUP with a broken certificate keeps the old one and logs an error",
-      reload_bad("garbage.pem", "server2.key", "no usable PEM certificate"))
-check("SIGHUP with a key that does not match keeps the old one",
-      reload_bad("server3.pem", "server2.key", "does not match"))
+check_call("SIGHUP with a broken certificate keeps the old one and logs an error",
+           reload_bad("garbage.pem", "server2.key", "no usable PEM certificate"))
+check_call("SIGHUP with a key that does not match keeps the old one",
+           reload_bad("server3.pem", "server2.key", "does not match"))
 
 
 def reload_after_errors():
@@ -255,18 +230,18 @@ def reload_after_errors():
     expect(addr == first["addr"] and cert == der("server1.pem"), "keep-alive connection changed")
 
 
-check("a good pair after the errors is taken; the first connection still goes on",
-      reload_after_errors)
+check_call("a good pair after the errors is taken; the first connection still goes on",
+           reload_after_errors)
 keep.close()
 
 # ---- mutual TLS ------------------------------------------------------------------------------
 TLS13 = ssl.TLSVersion.TLSv1_3
-check("mTLS: no client certificate gets no HTTP response",
-      lambda: no_response(args.mtls_port, context(lo=TLS13)))
-check("mTLS: a client certificate from another CA gets no HTTP response",
-      lambda: no_response(args.mtls_port, context(cert="rogue", lo=TLS13)))
-check("mTLS: a certificate of the CA not meant for clients (serverAuth only) gets none",
-      lambda: no_response(args.mtls_port, context(cert="server2", lo=TLS13)))
+check_call("mTLS: no client certificate gets no HTTP response",
+           lambda: no_response(args.mtls_port, context(lo=TLS13)))
+check_call("mTLS: a client certificate from another CA gets no HTTP response",
+           lambda: no_response(args.mtls_port, context(cert="rogue", lo=TLS13)))
+check_call("mTLS: a certificate of the CA not meant for clients (serverAuth only) gets none",
+           lambda: no_response(args.mtls_port, context(cert="server2", lo=TLS13)))
 
 
 def mtls_ok():
@@ -277,7 +252,6 @@ def mtls_ok():
     expect(got.startswith(b"HTTP/1.1 200"), f"{got[:80]!r}")
 
 
-check("mTLS: the client certificate gets 200", mtls_ok)
+check_call("mTLS: the client certificate gets 200", mtls_ok)
 
-print(f"{checks - fails}/{checks} checks passed")
-sys.exit(1 if fails else 0)
+finish(wrapped=True)
