@@ -687,21 +687,33 @@ def openapi():
     src = open(args.router).read()
     table = src[src.index("routes[] = {"):]
     table = table[:table.index("};")]
-    routes = re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,', table)
+    routes = re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*\w+\s*,\s*([VPD])\s*\}', table)
     expect(len(routes) >= 5, f"parsed only {routes}")
+    roles = {"V": "viewer", "P": "predictor", "D": "deployer"}
+    probes = {"/health", "/v2/health/live", "/v2/health/ready"}
     served = set()
-    for method, pattern in routes:
+    for method, pattern, role in routes:
         names = iter(["{name}", "{version}"])
         path = re.sub(r"\{\}", lambda m: next(names), pattern)
         served.add(path)
         op = doc["paths"].get(path, {}).get(method.lower())
         expect(op is not None, f"{method} {path} is served but not in /openapi.json")
         expect("responses" in op, f"{method} {path} has no responses")
+        expect(op.get("x-kiln-role") == roles[role],
+               f"{method} {path}: x-kiln-role {op.get('x-kiln-role')}, router says {roles[role]}")
+        answers = set(op["responses"])
+        expect({"401", "403"} <= answers, f"{method} {path} lacks 401/403: {sorted(answers)}")
+        expect(("429" in answers) == (path not in probes),
+               f"{method} {path}: 429 listed {'429' in answers}, but probes alone are exempt")
+    schemes = doc.get("components", {}).get("securitySchemes", {})
+    expect(schemes.get("bearer", {}).get("scheme") == "bearer" and
+           schemes.get("apiKey", {}).get("name") == "X-API-Key", schemes)
     extra = set(doc["paths"]) - served
     expect(not extra, f"/openapi.json lists paths the router does not serve: {extra}")
 
 
-check_call("GET /openapi.json is OpenAPI 3.x and lists exactly the router's paths and methods", openapi)
+check_call("GET /openapi.json is OpenAPI 3.x and lists exactly the router's paths and methods, "
+           "each with the role it needs and its 401/403/429 answers", openapi)
 
 
 # ---- still alive ----------------------------------------------------------------------------
