@@ -213,36 +213,6 @@ static FILE *open_access_log(const char *where)
     return fopen(where, "a");
 }
 
-/* Waits for signals: SIGHUP reloads, SIGTERM/SIGINT drain and return. */
-static void run_until_stopped(kserver *srv, kloader *l, int deadline_s, const sigset_t *set)
-{
-    for (;;) {
-        struct timespec tick = {0, 200 * 1000000L};
-        int sig = sigtimedwait(set, NULL, &tick);
-        kserver_flush_log(srv);
-        if (sig == SIGHUP) {
-            event(NULL, 2, "SIGHUP: reloading every model");
-            kloader_reload(l);
-            kerr e = {0};
-            if (kserver_reload_tls(srv, &e))
-                event(NULL, 0, e.msg);
-            else if (kserver_tls(srv))
-                event(NULL, 2, "SIGHUP: TLS certificate reloaded");
-        } else if (sig == SIGTERM || sig == SIGINT) {
-            break;
-        }
-    }
-    event(NULL, 2, "stopping: no new connections; finishing requests in flight");
-    kserver_quiesce(srv);
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    do {
-        if (kserver_in_flight(srv) == 0) break;
-        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-    } while (now.tv_sec - start.tv_sec < deadline_s);
-}
-
 /* The sampled prediction log, when prediction_log_rate > 0 (default directory HOME/predictions). */
 static int open_predlog(const serve_args *a, kpredlog **out)
 {
@@ -275,18 +245,84 @@ static void audit_refused(void *ctx, const char *model, const char *why)
     }
 }
 
-/* The configuration a server started with: which file (and its SHA-256) and where it listens. */
-static void audit_start(const serve_args *a, kauth *auth, const char *where)
+static void audit(kauth *auth, const char *action, const char *where, const char *outcome,
+                  const char *detail)
 {
-    char sum[SHA256_HEX_LEN] = "", detail[KCONF_STR + 200];
-    if (a->config_path) sha256_file_hex(a->config_path, sum, NULL);
-    snprintf(detail, sizeof detail, "config %s%s%s", a->config_path ? a->config_path : "(none)",
-             sum[0] ? " sha256 " : "", sum);
     kerr e = {0};
-    if (kauth_audit(auth, cli_user(), "local", "server.start", where, "ok", detail, &e)) {
+    if (kauth_audit(auth, cli_user(), "local", action, where, outcome, detail, &e)) {
         kerr_prefix(&e, "audit log");
         event(NULL, 1, e.msg);
     }
+}
+
+/* The configuration a server started with: which file (and its SHA-256) and where it listens;
+ * `sum` gets the SHA-256 ("" without a file) for later comparison. */
+static void audit_start(const serve_args *a, kauth *auth, const char *where,
+                        char sum[SHA256_HEX_LEN])
+{
+    char detail[KCONF_STR + 200];
+    sum[0] = 0;
+    if (a->config_path) sha256_file_hex(a->config_path, sum, NULL);
+    snprintf(detail, sizeof detail, "config %s%s%s", a->config_path ? a->config_path : "(none)",
+             sum[0] ? " sha256 " : "", sum);
+    audit(auth, "server.start", where, "ok", detail);
+}
+
+typedef struct {
+    const serve_args *a;
+    kserver *srv;
+    kloader *l;
+    kauth *auth;
+    const char *where;
+    char config_sum[SHA256_HEX_LEN]; /* kiln.yaml's SHA-256 at start; "" without one */
+} running;
+
+/* SIGHUP: every model and the TLS certificate again, recorded in the audit log. Settings are
+ * not re-read, so a kiln.yaml edited since the start is pointed out (a restart applies it). */
+static void reload(running *r)
+{
+    event(NULL, 2, "SIGHUP: reloading every model");
+    kloader_reload(r->l);
+    kerr e = {0};
+    char detail[KERR_MSG_MAX + KCONF_STR + 200], sum[SHA256_HEX_LEN] = "";
+    int tls_failed = kserver_reload_tls(r->srv, &e) != K_OK;
+    if (tls_failed)
+        event(NULL, 0, e.msg);
+    else if (kserver_tls(r->srv))
+        event(NULL, 2, "SIGHUP: TLS certificate reloaded");
+    if (r->a->config_path) sha256_file_hex(r->a->config_path, sum, NULL);
+    int edited = r->a->config_path && strcmp(sum, r->config_sum) != 0;
+    if (edited)
+        event(NULL, 1, "SIGHUP: the settings file changed since the start and is not re-read; "
+                       "restart kiln serve to apply it");
+    snprintf(detail, sizeof detail, "models reloaded; TLS %s%s%s",
+             tls_failed ? "kept: " : kserver_tls(r->srv) ? "certificate reloaded" : "off",
+             tls_failed ? e.msg : "",
+             edited ? "; the settings file changed since the start (not applied)" : "");
+    audit(r->auth, "server.reload", r->where, tls_failed ? "failed" : "ok", detail);
+}
+
+/* Waits for signals: SIGHUP reloads, SIGTERM/SIGINT drain and return. */
+static void run_until_stopped(running *r, int deadline_s, const sigset_t *set)
+{
+    for (;;) {
+        struct timespec tick = {0, 200 * 1000000L};
+        int sig = sigtimedwait(set, NULL, &tick);
+        kserver_flush_log(r->srv);
+        if (sig == SIGHUP)
+            reload(r);
+        else if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+    event(NULL, 2, "stopping: no new connections; finishing requests in flight");
+    kserver_quiesce(r->srv);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        if (kserver_in_flight(r->srv) == 0) break;
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - start.tv_sec < deadline_s);
 }
 
 static int is_loopback(const char *host)
@@ -452,8 +488,9 @@ static int serve(serve_args *a, const kreg_options *reg)
                  kserver_tls(srv) ? "https" : "http", strchr(so.host, ':') ? "[" : "", so.host,
                  strchr(so.host, ':') ? "]" : "", kserver_port(srv));
         event(NULL, 2, msg);
-        audit_start(a, auth, msg + 13);
-        run_until_stopped(srv, l, c->shutdown_timeout_s, &set);
+        running run = {.a = a, .srv = srv, .l = l, .auth = auth, .where = msg + 13};
+        audit_start(a, auth, run.where, run.config_sum);
+        run_until_stopped(&run, c->shutdown_timeout_s, &set);
     }
     kserver_stop(srv);
     kalerter_stop(alerter); /* after the server: /metrics and /alerts read it */

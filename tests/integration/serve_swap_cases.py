@@ -1,4 +1,5 @@
-"""serve_swap_cases.py KILN SCRATCH ROOT — hot swaps, memory, reload and shutdown of `kiln serve`.
+"""serve_swap_cases.py KILN SCRATCH ROOT — hot swaps, memory, reload (audited) and shutdown of
+`kiln serve`.
 
 Every check prints "ok   …" or "FAIL …"; the exit status is the number of failures (capped).
 Traffic stays on 127.0.0.1 with bounded request counts and durations."""
@@ -15,7 +16,7 @@ import requests
 
 KILN, SCRATCH, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
-from kilntest import STARTED, check, finish, serve, stop  # noqa: E402
+from kilntest import STARTED, check, finish, log_text, serve, stop  # noqa: E402
 
 ENV = dict(os.environ, KILN_HOME=os.path.join(SCRATCH, "home"), KILN_USER="tester")
 
@@ -261,7 +262,54 @@ def features_and_config():
           bad_env.stderr)
 
 
-for case in (alias_flips, memory_cycles, sighup_reload, drain, features_and_config):
+# ---- SIGHUP is a configuration change: audited, and an edited kiln.yaml is pointed out ------
+
+def reload_audited():
+    env = dict(ENV, KILN_HOME=os.path.join(SCRATCH, "audit-home"))
+    a = os.path.join(SCRATCH, "a.kiln")
+    reg = subprocess.run([KILN, "models", "register", a, "--name", "m", "--alias", "production"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    check("a registry to audit into", reg.returncode == 0, reg.stderr)
+    cfg = os.path.join(SCRATCH, "reload.yaml")
+    with open(cfg, "w") as f:
+        f.write("max_batch_rows: 50\n")
+    p, url, log = serve(KILN, ["--config", cfg, "--serve", "m@production"],
+                        os.path.join(SCRATCH, "reload.log"), env)
+
+    def reloads():
+        r = subprocess.run([KILN, "audit", "list", "--json"], env=env, capture_output=True,
+                           text=True, timeout=60)
+        return [x for x in json.loads(r.stdout or "[]") if x["action"] == "server.reload"]
+
+    def sighup_and_wait(n):
+        p.send_signal(signal.SIGHUP)
+        for _ in range(100):
+            if len(reloads()) >= n:
+                return reloads()
+            time.sleep(0.05)
+        return reloads()
+
+    got = sighup_and_wait(1)
+    check("SIGHUP is audited: server.reload, ok, models reloaded, TLS off, by the user",
+          len(got) == 1 and got[0]["outcome"] == "ok" and got[0]["actor"] == "tester" and
+          got[0]["detail"] == "models reloaded; TLS off" and got[0]["object"].startswith("http://127.0.0.1:"),
+          got)
+    with open(cfg, "a") as f:
+        f.write("max_body_bytes: 1000\n")
+    got = sighup_and_wait(2)
+    check("an edited kiln.yaml is not applied by SIGHUP, and the audit record says so",
+          len(got) == 2 and "settings file changed since the start" in got[1]["detail"], got)
+    check("… and the log tells the operator to restart",
+          "restart kiln serve to apply it" in log_text(log), log_text(log)[-400:])
+    big = requests.post(url + "/models/m/predict", data="x" * 2000, timeout=10)
+    check("the running settings are unchanged (max_body_bytes not applied)", big.status_code != 413,
+          big.status_code)
+    check("SIGTERM exits 0", stop(p) == 0)
+    v = subprocess.run([KILN, "audit", "verify"], env=env, capture_output=True, text=True, timeout=60)
+    check("the audit log verifies", v.returncode == 0, v.stdout + v.stderr)
+
+
+for case in (alias_flips, memory_cycles, sighup_reload, drain, features_and_config, reload_audited):
     try:
         case()
     except Exception as e:  # a crash of the harness is a failure, not a pass
