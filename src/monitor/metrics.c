@@ -125,11 +125,22 @@ void kseries_request(kseries *s, int status, uint64_t latency_ns, size_t bytes_i
 
 void kseries_confidence(kseries *s, double confidence)
 {
-    if (!(confidence >= 0 && confidence <= 1)) return;
-    atomic_fetch_add_explicit(&s->c.conf[bucket(confidence_le, N_CONF, confidence)], 1,
-                              memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->c.conf_sum_micro, (unsigned long long)(confidence * 1e6 + 0.5),
-                              memory_order_relaxed);
+    kseries_confidences(s, &confidence, 1);
+}
+
+void kseries_confidences(kseries *s, const double *confidence, size_t n)
+{
+    unsigned long long counts[N_CONF + 1] = {0}, sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = confidence[i];
+        if (!(x >= 0 && x <= 1)) continue;
+        counts[bucket(confidence_le, N_CONF, x)]++;
+        sum += (unsigned long long)(x * 1e6 + 0.5);
+    }
+    for (size_t b = 0; b <= N_CONF; b++)
+        if (counts[b])
+            atomic_fetch_add_explicit(&s->c.conf[b], counts[b], memory_order_relaxed);
+    if (sum) atomic_fetch_add_explicit(&s->c.conf_sum_micro, sum, memory_order_relaxed);
 }
 
 void kseries_rows(kseries *s, uint64_t rows)

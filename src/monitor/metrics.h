@@ -32,6 +32,8 @@ void kseries_request(kseries *s, int status, uint64_t latency_ns, size_t bytes_i
                      size_t bytes_out);
 /* One prediction's confidence (the top class probability). */
 void kseries_confidence(kseries *s, double confidence);
+/* n confidences at once: the same counts as n calls, with one atomic add per touched bucket. */
+void kseries_confidences(kseries *s, const double *confidence, size_t n);
 /* How long loading the version took (reading, verifying, compiling). */
 void kseries_loaded(kseries *s, uint64_t load_ns);
 /* Rows scored (a batch counts its rows). */

@@ -285,9 +285,15 @@ static void record(kserve_ctx *c, const kms_ref *ref, const double *rows, const 
     kseries_rows(s, n);
     if (kmodel_spec(m)->task != KTASK_CLASSIFICATION) return;
     int32_t nv = kmodel_n_values(m);
-    for (size_t i = 0; i < n; i++) {
-        const double *v = values + i * (size_t)nv;
-        kseries_confidence(s, v[kmodel_predicted_class(m, v)]);
+    double conf[256];
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < 256 ? n - done : 256;
+        for (size_t i = 0; i < k; i++) {
+            const double *v = values + (done + i) * (size_t)nv;
+            conf[i] = v[kmodel_predicted_class(m, v)];
+        }
+        kseries_confidences(s, conf, k);
+        done += k;
     }
 }
 
