@@ -343,6 +343,8 @@ static int open_jwt(const kserve_config *c, kjwt **out)
     jc.key_file = c->jwt_key_file[0] ? c->jwt_key_file : NULL;
     jc.jwks_file = c->jwt_jwks_file[0] ? c->jwt_jwks_file : NULL;
     jc.role_claim = c->jwt_role_claim;
+    jc.models_claim = c->jwt_models_claim;
+    jc.rate_claim = c->jwt_rate_claim;
     jc.leeway_s = c->jwt_leeway_s;
     kerr e = {0};
     if (!kjwt_new(&jc, out, &e)) return EXIT_OK;
@@ -399,6 +401,7 @@ static int serve(serve_args *a, const kreg_options *reg)
                           .request_timeout_s = c->request_timeout_s,
                           .tls_cert_file = c->tls_cert_file,
                           .tls_key_file = c->tls_key_file,
+                          .tls_key_password_file = c->tls_key_password_file,
                           .tls_client_ca_file = c->tls_client_ca_file,
                           .tls_min_version = c->tls_min_version};
     if (kserve_config_listen(c, so.host, sizeof so.host, &so.port, &e)) return cli_fail(&e);

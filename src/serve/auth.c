@@ -10,6 +10,7 @@
 
 #include "base/sha256.h"
 #include "serve/jwt.h"
+#include "serve/ratelimit.h"
 #include "store/audit.h"
 
 #define POLL_MS 500
@@ -214,7 +215,8 @@ static kstatus verify(kauth *a, const char *key, const char *id, const unsigned 
 }
 
 /* A JWT bearer token: verified, then its role claim is the role ("" or unknown: no role, so
- * every endpoint answers 403). */
+ * every endpoint answers 403), and the optional models and rate claims limit it like a key's
+ * --models and --rate. */
 static kstatus check_jwt(kauth *a, const char *token, int64_t now_ms, kauth_who *who, kerr *e)
 {
     kjwt_claims c;
@@ -224,8 +226,15 @@ static kstatus check_jwt(kauth *a, const char *token, int64_t now_ms, kauth_who 
         snprintf(why, sizeof why, "%s", e ? e->msg : "bad token");
         return kerr_set(e, K_INVALID, "%s", why);
     }
+    double per_s;
+    if (c.rate[0] && (krl_parse_rate("rate claim", c.rate, &per_s, NULL) || per_s <= 0))
+        return kerr_set(e, K_INVALID, "token rate claim is not a rate like 50/s");
+    if (strlen(c.models) >= sizeof who->models)
+        return kerr_set(e, K_INVALID, "token models claim is too long");
     who->role = krole_parse(c.role);
     snprintf(who->name, sizeof who->name, "jwt:%.120s", c.subject);
+    snprintf(who->models, sizeof who->models, "%s", c.models);
+    snprintf(who->rate, sizeof who->rate, "%s", c.rate);
     return K_OK;
 }
 

@@ -40,6 +40,8 @@ typedef struct {
     int auth_required;                  /* 0: authentication starts with the first API key */
     char jwt_issuer[256], jwt_audience[256], jwt_algorithms[64]; /* JWT bearer tokens: "" = off */
     char jwt_key_file[KCONF_STR], jwt_jwks_file[KCONF_STR], jwt_role_claim[64];
+    char jwt_models_claim[64]; /* claim limiting a token's models; "" = not read */
+    char jwt_rate_claim[64];   /* claim with a token's own rate limit; "" = not read */
     unsigned jwt_leeway_s;      /* 60 */
     int insecure;               /* 1: allow a non-loopback listen address without authentication */
     int metrics;                /* 1: /metrics and stats recorded (default) */
@@ -68,6 +70,8 @@ typedef struct {
     char home[KCONF_STR], store[KCONF_STR], artifacts[KCONF_STR];
     /* HTTPS: cert and key both set, or neither (plain HTTP); client CA: mutual TLS */
     char tls_cert_file[KCONF_STR], tls_key_file[KCONF_STR], tls_client_ca_file[KCONF_STR];
+    /* its first line is tls_key_file's passphrase; "": the key is not encrypted */
+    char tls_key_password_file[KCONF_STR];
     char tls_min_version[8];      /* "1.2" (default) or "1.3" */
     char trusted_keys[KCONF_STR]; /* file or directory of trusted signing keys; "" = none */
     int require_signed_models;    /* 0: unsigned packages load (signed ones must verify) */

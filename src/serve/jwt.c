@@ -50,6 +50,7 @@ typedef struct {
 
 struct kjwt {
     char *issuer, *audience, *role_claim;
+    char *models_claim, *rate_claim; /* NULL: not read */
     unsigned algs;
     double leeway;
     int from_jwks; /* kid selection applies only to a key set */
@@ -514,6 +515,10 @@ kstatus kjwt_new(const kjwt_config *c, kjwt **out, kerr *e)
     j->issuer = strdup(c->issuer);
     j->audience = strdup(c->audience);
     j->role_claim = strdup(role);
+    if (c->models_claim && *c->models_claim && !(j->models_claim = strdup(c->models_claim)))
+        st = kerr_set(e, K_NOMEM, "out of memory");
+    if (c->rate_claim && *c->rate_claim && !(j->rate_claim = strdup(c->rate_claim)))
+        st = kerr_set(e, K_NOMEM, "out of memory");
     j->algs = algs;
     j->leeway = c->leeway_s;
     j->from_jwks = c->jwks_file && *c->jwks_file;
@@ -536,6 +541,8 @@ void kjwt_free(kjwt *j)
     free(j->issuer);
     free(j->audience);
     free(j->role_claim);
+    free(j->models_claim);
+    free(j->rate_claim);
     free(j);
 }
 
@@ -735,6 +742,49 @@ static kstatus copy_claim(json_object *c, const char *name, char *dst, size_t ca
     return K_OK;
 }
 
+/* Appends `name` to the comma-separated list; -1 when it is empty, holds a comma or does not
+ * fit. */
+static int add_model(char *list, size_t cap, const char *name, size_t n)
+{
+    size_t used = strlen(list);
+    if (n == 0 || memchr(name, ',', n) || memchr(name, 0, n) || used + n + 2 > cap) return -1;
+    if (used) list[used++] = ',';
+    memcpy(list + used, name, n);
+    list[used + n] = 0;
+    return 0;
+}
+
+/* The models claim: "a,b" or ["a", "b"]; present but empty or malformed refuses the token
+ * (an empty list must not read as "every model"). */
+static kstatus copy_models(json_object *c, const char *name, char *dst, size_t cap, kerr *e)
+{
+    json_object *v;
+    if (!name || !json_object_object_get_ex(c, name, &v)) return K_OK;
+    int bad = 0;
+    if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        for (const char *p = s; *p && !bad; p += *p == ',') {
+            size_t n = strcspn(p, ",");
+            bad = add_model(dst, cap, p, n);
+            p += n;
+        }
+        bad = bad || !*s || s[strlen(s) - 1] == ',';
+    } else if (json_object_is_type(v, json_type_array)) {
+        size_t n = json_object_array_length(v);
+        for (size_t i = 0; i < n && !bad; i++) {
+            json_object *x = json_object_array_get_idx(v, i);
+            bad = !json_object_is_type(x, json_type_string) ||
+                  add_model(dst, cap, json_object_get_string(x),
+                            (size_t)json_object_get_string_len(x));
+        }
+        bad = bad || n == 0;
+    } else {
+        bad = 1;
+    }
+    if (bad) dst[0] = 0;
+    return bad ? reject(e, K_INVALID, "models claim is invalid or empty") : K_OK;
+}
+
 static kstatus check_claims(const kjwt *j, const jwt_parts *p, double now, kjwt_claims *out,
                             kerr *e)
 {
@@ -755,6 +805,9 @@ static kstatus check_claims(const kjwt *j, const jwt_parts *p, double now, kjwt_
     if (!st) st = check_times(j, c, now, out, e);
     if (!st) st = copy_claim(c, "sub", out->subject, sizeof out->subject, bad_sub, e);
     if (!st) st = copy_claim(c, j->role_claim, out->role, sizeof out->role, bad_role, e);
+    if (!st) st = copy_models(c, j->models_claim, out->models, sizeof out->models, e);
+    if (!st && j->rate_claim)
+        st = copy_claim(c, j->rate_claim, out->rate, sizeof out->rate, "rate claim is invalid", e);
     json_object_put(c);
     return st;
 }

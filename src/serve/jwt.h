@@ -38,6 +38,9 @@ typedef struct kjwt kjwt;
  *               `use` other than "sig" or an unknown kty / curve are skipped (RFC 7517 5).
  *               Exactly one of key_file and jwks_file must be given.
  *   role_claim  the claim holding the role (a string); NULL or "" means "role".
+ *   models_claim  the claim limiting the models a token may use: a string "a,b" or an array of
+ *               strings (present but empty refuses the token); NULL or "": not read.
+ *   rate_claim  the claim holding the caller's own rate limit ("50/s"); NULL or "": not read.
  *   leeway_s    allowed clock skew in seconds, 0 .. KJWT_MAX_LEEWAY. */
 typedef struct {
     const char *issuer;
@@ -46,6 +49,8 @@ typedef struct {
     const char *key_file;
     const char *jwks_file;
     const char *role_claim;
+    const char *models_claim;
+    const char *rate_claim;
     double leeway_s;
 } kjwt_config;
 
@@ -53,6 +58,8 @@ typedef struct {
 typedef struct {
     char subject[256]; /* `sub` */
     char role[64];     /* the configured role claim */
+    char models[512];  /* the models claim as "a,b"; "" = absent (every model) */
+    char rate[32];     /* the rate claim as given; "" = absent */
     double expires;    /* `exp`, seconds since the epoch */
 } kjwt_claims;
 

@@ -443,19 +443,20 @@ static int is_set(const char *v)
 static kstatus start_tls(kserver *s, const kserver_options *o, struct MHD_OptionItem *it, kerr *e)
 {
     it[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    if (!is_set(o->tls_cert_file) && !is_set(o->tls_key_file) && !is_set(o->tls_client_ca_file))
+    if (!is_set(o->tls_cert_file) && !is_set(o->tls_key_file) && !is_set(o->tls_client_ca_file) &&
+        !is_set(o->tls_key_password_file))
         return K_OK;
-    ktls_options to = {o->tls_cert_file, o->tls_key_file, o->tls_client_ca_file,
-                       o->tls_min_version};
+    ktls_options to = {.cert_file = o->tls_cert_file,
+                       .key_file = o->tls_key_file,
+                       .key_password_file = o->tls_key_password_file,
+                       .client_ca_file = o->tls_client_ca_file,
+                       .min_version = o->tls_min_version};
     kstatus st = ktls_new(&to, &s->tls, e);
     if (st) return st;
     int n = 0;
     it[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)ktls_retrieve};
     it[n++] =
         (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)ktls_priorities(s->tls)};
-    if (ktls_client_ca_pem(s->tls))
-        it[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
-                                          (void *)ktls_client_ca_pem(s->tls)};
     it[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     return K_OK;
 }

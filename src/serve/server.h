@@ -10,7 +10,8 @@
  * HTTPS: with tls_cert_file and tls_key_file the server speaks only TLS (1.2+, or 1.3 only), and
  * with tls_client_ca_file it requires a client certificate signed by that CA (a client without
  * one fails the handshake with a TLS alert and never gets an HTTP response). kserver_reload_tls
- * swaps in re-read certificate files for new handshakes; open connections carry on. */
+ * swaps in re-read certificate, key and client CA files for new handshakes; open connections
+ * carry on. */
 #ifndef KILN_SERVER_H
 #define KILN_SERVER_H
 
@@ -33,6 +34,8 @@ typedef struct {
     FILE *access_log;           /* one JSON line per request; NULL: off */
     /* TLS (paths are copied): cert and key both set = HTTPS, neither (NULL or "") = plain HTTP */
     const char *tls_cert_file, *tls_key_file;
+    /* first line: passphrase of an encrypted tls_key_file; NULL/"": none */
+    const char *tls_key_password_file;
     const char *tls_client_ca_file; /* require client certificates from this CA; NULL/"": no */
     const char *tls_min_version;    /* "1.2" (NULL/"": the default) or "1.3" */
 } kserver_options;
@@ -42,9 +45,10 @@ kstatus kserver_start(kserve_ctx *ctx, const kserver_options *o, kserver **out, 
 int kserver_port(const kserver *s);
 /* 1 when the server speaks HTTPS. */
 int kserver_tls(const kserver *s);
-/* Re-reads the TLS certificate and key files: new handshakes get them, open connections keep
- * theirs. On any error (unreadable, malformed, key not matching, expired) the current ones
- * stay and `e` says why. Without TLS: K_OK, nothing done. */
+/* Re-reads the TLS certificate, key (and passphrase) and, with mTLS, client CA files: new
+ * handshakes get them, open connections keep theirs. On any error (unreadable, malformed, key
+ * not matching or not decrypting, expired, no CA) all the current ones stay and `e` says why.
+ * Without TLS: K_OK, nothing done. */
 kstatus kserver_reload_tls(kserver *s, kerr *e);
 /* Stops accepting new connections; requests in flight go on. */
 void kserver_quiesce(kserver *s);

@@ -1,5 +1,6 @@
-/* tls.c — GnuTLS certificate loading, the certificate callback libmicrohttpd calls on every
- * handshake, swaps on reload with generation-based retirement, and client-certificate checks. */
+/* tls.c — GnuTLS certificate and (possibly encrypted) key loading, the certificate callback
+ * libmicrohttpd calls on every handshake, swaps on reload with generation-based retirement, and
+ * client-certificate checks against a trust list of our own that a reload swaps under a lock. */
 #include "serve/tls.h"
 
 #include <gnutls/abstract.h>
@@ -13,6 +14,7 @@
 
 #define MAX_CHAIN 16
 #define PATH_MAX_LEN 4096
+#define PASS_MAX 1024
 
 /* A certificate chain and its key, as handed to GnuTLS. */
 typedef struct cred {
@@ -28,8 +30,11 @@ struct ktls {
     cred *cur;     /* what new handshakes get */
     cred *retired; /* replaced, freed by ktls_collect */
     uint64_t gen;
-    char cert_file[PATH_MAX_LEN], key_file[PATH_MAX_LEN];
-    char *ca_pem; /* NUL-terminated; NULL: no client certificates */
+    char cert_file[PATH_MAX_LEN], key_file[PATH_MAX_LEN], pass_file[PATH_MAX_LEN];
+    char ca_file[PATH_MAX_LEN];     /* "": no client certificates (not mTLS) */
+    pthread_rwlock_t ca_lock;       /* read: a handshake verifying; write: a reload swapping */
+    gnutls_x509_trust_list_t trust; /* the client CAs; NULL when not mTLS */
+    int mtls;                       /* fixed at ktls_new: trust is set */
     char priorities[256];
 };
 
@@ -76,19 +81,71 @@ static kstatus load_chain(cred *c, const char *path, kerr *e)
     return K_OK;
 }
 
-static kstatus load_key(cred *c, const char *path, kerr *e)
+/* PKCS#8 "ENCRYPTED PRIVATE KEY", or OpenSSL's traditional encrypted PEM. */
+static int pem_encrypted(const gnutls_datum_t *d)
+{
+    static const char *marks[] = {"-----BEGIN ENCRYPTED PRIVATE KEY-----",
+                                  "Proc-Type: 4,ENCRYPTED"};
+    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+        if (memmem(d->data, d->size, marks[i], strlen(marks[i]))) return 1;
+    return 0;
+}
+
+/* The first line of the password file into pass[PASS_MAX]; the file's bytes are wiped. */
+static kstatus read_pass(const char *path, char *pass, kerr *e)
 {
     gnutls_datum_t d;
-    kstatus st = read_file("tls_key_file", path, &d, e);
+    kstatus st = read_file("tls_key_password_file", path, &d, e);
     if (st) return st;
-    int r = gnutls_privkey_init(&c->key);
-    if (r >= 0) r = gnutls_privkey_import_x509_raw(c->key, &d, GNUTLS_X509_FMT_PEM, NULL, 0);
+    size_t n = 0;
+    while (n < d.size && d.data[n] != '\n' && d.data[n] != '\r' && d.data[n] != 0)
+        n++;
+    if (n > 0 && n < PASS_MAX) memcpy(pass, d.data, n);
+    pass[n < PASS_MAX ? n : 0] = 0;
     gnutls_memset(d.data, 0, d.size);
     gnutls_free(d.data);
-    if (r < 0)
-        return kerr_set(e, K_FORMAT, "tls_key_file: %s is not an unencrypted PEM private key: %s",
-                        path, gnutls_strerror(r));
+    if (n == 0)
+        return kerr_set(e, K_INVALID, "tls_key_password_file: %s: the first line is empty", path);
+    if (n >= PASS_MAX)
+        return kerr_set(e, K_INVALID, "tls_key_password_file: %s: the passphrase is too long",
+                        path);
     return K_OK;
+}
+
+static kstatus import_key(cred *c, const gnutls_datum_t *d, const char *pass, const char *path,
+                          kerr *e)
+{
+    int r = gnutls_privkey_init(&c->key);
+    if (r >= 0) r = gnutls_privkey_import_x509_raw(c->key, d, GNUTLS_X509_FMT_PEM, pass, 0);
+    if (r >= 0) return K_OK;
+    if (pass)
+        return kerr_set(e, K_INVALID,
+                        "tls_key_file: %s cannot be decrypted with the passphrase in "
+                        "tls_key_password_file (wrong passphrase?): %s",
+                        path, gnutls_strerror(r));
+    return kerr_set(e, K_FORMAT, "tls_key_file: %s is not a PEM private key: %s", path,
+                    gnutls_strerror(r));
+}
+
+/* Reads the key, decrypting it with the passphrase file when it is encrypted; every copy of the
+ * key and passphrase bytes is wiped. */
+static kstatus load_key(cred *c, const ktls *t, kerr *e)
+{
+    gnutls_datum_t d;
+    kstatus st = read_file("tls_key_file", t->key_file, &d, e);
+    if (st) return st;
+    char pass[PASS_MAX] = "";
+    int enc = pem_encrypted(&d);
+    if (enc && !t->pass_file[0])
+        st = kerr_set(e, K_INVALID, "tls_key_file: %s is encrypted: set tls_key_password_file",
+                      t->key_file);
+    else if (enc)
+        st = read_pass(t->pass_file, pass, e);
+    if (!st) st = import_key(c, &d, enc ? pass : NULL, t->key_file, e);
+    gnutls_memset(pass, 0, sizeof pass);
+    gnutls_memset(d.data, 0, d.size);
+    gnutls_free(d.data);
+    return st;
 }
 
 /* The key must belong to the first certificate of the chain. */
@@ -128,7 +185,7 @@ static kstatus load_cred(const ktls *t, cred **out, kerr *e)
     cred *c = calloc(1, sizeof *c);
     if (!c) return kerr_set(e, K_NOMEM, "out of memory");
     kstatus st = load_chain(c, t->cert_file, e);
-    if (!st) st = load_key(c, t->key_file, e);
+    if (!st) st = load_key(c, t, e);
     if (!st) st = check_pair(c, e);
     if (!st) st = check_dates(c, e);
     if (st) {
@@ -139,25 +196,23 @@ static kstatus load_cred(const ktls *t, cred **out, kerr *e)
     return K_OK;
 }
 
-static kstatus load_ca(ktls *t, const char *path, kerr *e)
+/* A trust list of the CA certificates in path (at least one). */
+static kstatus load_trust(const char *path, gnutls_x509_trust_list_t *out, kerr *e)
 {
     gnutls_datum_t d;
     kstatus st = read_file("tls_client_ca_file", path, &d, e);
     if (st) return st;
-    gnutls_x509_crt_t *list = NULL;
-    unsigned n = 0;
-    int r = gnutls_x509_crt_list_import2(&list, &n, &d, GNUTLS_X509_FMT_PEM, 0);
-    for (unsigned i = 0; r >= 0 && i < n; i++)
-        gnutls_x509_crt_deinit(list[i]);
-    gnutls_free(list);
-    if (r >= 0 && n > 0 && (t->ca_pem = malloc(d.size + 1))) {
-        memcpy(t->ca_pem, d.data, d.size);
-        t->ca_pem[d.size] = 0;
-    }
+    gnutls_x509_trust_list_t l = NULL;
+    int r = gnutls_x509_trust_list_init(&l, 0);
+    if (r >= 0) r = gnutls_x509_trust_list_add_trust_mem(l, &d, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
     gnutls_free(d.data);
-    if (r < 0 || n == 0)
-        return kerr_set(e, K_FORMAT, "tls_client_ca_file: %s holds no PEM certificate", path);
-    return t->ca_pem ? K_OK : kerr_set(e, K_NOMEM, "out of memory");
+    if (r <= 0) {
+        if (l) gnutls_x509_trust_list_deinit(l, 1);
+        return kerr_set(e, K_FORMAT, "tls_client_ca_file: %s holds no PEM certificate%s%s", path,
+                        r < 0 ? ": " : "", r < 0 ? gnutls_strerror(r) : "");
+    }
+    *out = l;
+    return K_OK;
 }
 
 static int set(const char *s)
@@ -177,12 +232,15 @@ static kstatus check_options(const ktls_options *o, kerr *e)
                         "tls_cert_file and tls_key_file go together: set both for HTTPS, or "
                         "neither");
     if (!set(o->cert_file))
-        return kerr_set(e, K_INVALID, "tls_client_ca_file needs tls_cert_file and tls_key_file");
+        return kerr_set(e, K_INVALID, "%s needs tls_cert_file and tls_key_file",
+                        set(o->client_ca_file) ? "tls_client_ca_file" : "tls_key_password_file");
     if (set(o->min_version) && strcmp(o->min_version, "1.2") && strcmp(o->min_version, "1.3"))
         return kerr_set(e, K_INVALID, "tls_min_version: expected 1.2 or 1.3, got '%.20s'",
                         o->min_version);
-    if (strlen(o->cert_file) >= PATH_MAX_LEN || strlen(o->key_file) >= PATH_MAX_LEN)
-        return kerr_set(e, K_INVALID, "tls_cert_file or tls_key_file: path too long");
+    const char *paths[] = {o->cert_file, o->key_file, o->key_password_file, o->client_ca_file};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        if (paths[i] && strlen(paths[i]) >= PATH_MAX_LEN)
+            return kerr_set(e, K_INVALID, "tls_*_file: path too long");
     return K_OK;
 }
 
@@ -193,13 +251,18 @@ kstatus ktls_new(const ktls_options *o, ktls **out, kerr *e)
     ktls *t = calloc(1, sizeof *t);
     if (!t) return kerr_set(e, K_NOMEM, "out of memory");
     pthread_mutex_init(&t->lock, NULL);
+    pthread_rwlock_init(&t->ca_lock, NULL);
     snprintf(t->cert_file, sizeof t->cert_file, "%s", o->cert_file);
     snprintf(t->key_file, sizeof t->key_file, "%s", o->key_file);
+    snprintf(t->pass_file, sizeof t->pass_file, "%s",
+             set(o->key_password_file) ? o->key_password_file : "");
+    snprintf(t->ca_file, sizeof t->ca_file, "%s", set(o->client_ca_file) ? o->client_ca_file : "");
     int tls13 = set(o->min_version) && !strcmp(o->min_version, "1.3");
     snprintf(t->priorities, sizeof t->priorities, "NORMAL:-VERS-ALL:+VERS-TLS1.3%s%s",
              tls13 ? "" : ":+VERS-TLS1.2", PRIO_CIPHERS);
     st = load_cred(t, &t->cur, e);
-    if (!st && set(o->client_ca_file)) st = load_ca(t, o->client_ca_file, e);
+    t->mtls = t->ca_file[0] != 0;
+    if (!st && t->mtls) st = load_trust(t->ca_file, &t->trust, e);
     if (st) {
         ktls_free(t);
         return st;
@@ -213,7 +276,8 @@ void ktls_free(ktls *t)
     if (!t) return;
     ktls_collect(t, UINT64_MAX);
     cred_free(t->cur);
-    free(t->ca_pem);
+    if (t->trust) gnutls_x509_trust_list_deinit(t->trust, 1);
+    pthread_rwlock_destroy(&t->ca_lock);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -221,11 +285,6 @@ void ktls_free(ktls *t)
 const char *ktls_priorities(const ktls *t)
 {
     return t->priorities;
-}
-
-const char *ktls_client_ca_pem(const ktls *t)
-{
-    return t->ca_pem;
 }
 
 int ktls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
@@ -242,14 +301,53 @@ int ktls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int
     return 0;
 }
 
+/* The peer's DER chain as certificates; 0 (nothing to free) when it cannot be read. */
+static unsigned import_peers(gnutls_session_t session, gnutls_x509_crt_t *chain)
+{
+    unsigned n = 0, i = 0;
+    const gnutls_datum_t *der = gnutls_certificate_get_peers(session, &n);
+    if (!der || n == 0 || n > MAX_CHAIN) return 0;
+    for (; i < n; i++) {
+        if (gnutls_x509_crt_init(&chain[i]) < 0) break;
+        if (gnutls_x509_crt_import(chain[i], &der[i], GNUTLS_X509_FMT_DER) < 0) {
+            gnutls_x509_crt_deinit(chain[i]);
+            break;
+        }
+    }
+    if (i == n) return n;
+    while (i > 0)
+        gnutls_x509_crt_deinit(chain[--i]);
+    return 0;
+}
+
+/* GnuTLS calls this once the client's certificate arrived: 0 lets the handshake go on; anything
+ * else ends it with an alert. Checked against the trust list current now, under the read lock. */
+static int verify_client(gnutls_session_t session)
+{
+    ktls *t = gnutls_db_get_ptr(session);
+    gnutls_x509_crt_t chain[MAX_CHAIN];
+    unsigned n = t ? import_peers(session, chain) : 0;
+    if (n == 0) return -1;
+    unsigned status = 0;
+    pthread_rwlock_rdlock(&t->ca_lock);
+    int r =
+        gnutls_x509_trust_list_verify_crt2(t->trust, chain, n, client_purpose, 1, 0, &status, NULL);
+    pthread_rwlock_unlock(&t->ca_lock);
+    for (unsigned i = 0; i < n; i++)
+        gnutls_x509_crt_deinit(chain[i]);
+    return r < 0 || status != 0 ? -1 : 0;
+}
+
 uint64_t ktls_session_begin(ktls *t, gnutls_session_t session)
 {
     gnutls_db_set_ptr(session, t);
-    if (t->ca_pem) {
+    if (t->mtls) {
         /* No certificate, or one that does not verify against the CA: the handshake fails
-         * with a TLS alert, so the client never gets an HTTP response. */
+         * with a TLS alert, so the client never gets an HTTP response. No CA names are sent
+         * (they could be stale after a reload); clients send their certificate regardless. */
         gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
-        gnutls_session_set_verify_cert2(session, client_purpose, 1, 0);
+        gnutls_certificate_send_x509_rdn_sequence(session, 1);
+        gnutls_session_set_verify_function(session, verify_client);
     }
     pthread_mutex_lock(&t->lock);
     uint64_t gen = t->gen;
@@ -257,14 +355,8 @@ uint64_t ktls_session_begin(ktls *t, gnutls_session_t session)
     return gen;
 }
 
-kstatus ktls_reload(ktls *t, kerr *e)
+static void swap_cred(ktls *t, cred *c)
 {
-    cred *c = NULL;
-    kstatus st = load_cred(t, &c, e);
-    if (st) {
-        kerr_prefix(e, "keeping the current certificate");
-        return st;
-    }
     pthread_mutex_lock(&t->lock);
     cred *old = t->cur;
     old->gen = t->gen++;
@@ -273,6 +365,31 @@ kstatus ktls_reload(ktls *t, kerr *e)
     c->gen = t->gen;
     t->cur = c;
     pthread_mutex_unlock(&t->lock);
+}
+
+/* No verification holds the read lock once the write lock is ours: the old list is unused. */
+static void swap_trust(ktls *t, gnutls_x509_trust_list_t trust)
+{
+    pthread_rwlock_wrlock(&t->ca_lock);
+    gnutls_x509_trust_list_t old = t->trust;
+    t->trust = trust;
+    pthread_rwlock_unlock(&t->ca_lock);
+    gnutls_x509_trust_list_deinit(old, 1);
+}
+
+kstatus ktls_reload(ktls *t, kerr *e)
+{
+    cred *c = NULL;
+    gnutls_x509_trust_list_t trust = NULL;
+    kstatus st = load_cred(t, &c, e);
+    if (!st && t->mtls) st = load_trust(t->ca_file, &trust, e);
+    if (st) {
+        cred_free(c);
+        kerr_prefix(e, "keeping the current certificate%s", t->mtls ? " and client CA" : "");
+        return st;
+    }
+    swap_cred(t, c);
+    if (trust) swap_trust(t, trust);
     return K_OK;
 }
 

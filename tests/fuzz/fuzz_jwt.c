@@ -14,24 +14,9 @@
 
 #include "serve/jwt.h"
 
-static kjwt *verifier;
+#include "../lib/b64url.h"
 
-static size_t b64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n) v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < n) v |= in[i + 2];
-        out[o++] = abc[(v >> 18) & 63];
-        out[o++] = abc[(v >> 12) & 63];
-        if (i + 1 < n) out[o++] = abc[(v >> 6) & 63];
-        if (i + 2 < n) out[o++] = abc[v & 63];
-    }
-    out[o] = 0;
-    return o;
-}
+static kjwt *verifier;
 
 static void b64_param(EVP_PKEY *k, const char *name, char *out)
 {

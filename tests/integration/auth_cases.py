@@ -261,6 +261,36 @@ check("JWT: valid, viewer, role-less, expired, not-yet-valid, wrong audience / i
 p5.terminate()
 p5.wait(timeout=30)
 
+# Tokens limited like keys: a models claim (list or "a,b") and a rate claim, when configured.
+p6, url6 = start("--model", f"demo={demo}", "--set", "jwt_issuer=https://idp.example", "--set",
+                 "jwt_audience=kiln", "--set", "jwt_algorithms=HS256", "--set",
+                 f"jwt_key_file={os.path.join(SCRATCH, 'jwt.secret')}", "--set",
+                 "jwt_models_claim=kiln_models", "--set", "jwt_rate_claim=kiln_rate", env=empty)
+
+
+def scoped(tok, path="/models/demo/predict"):
+    return requests.post(url6 + path, json=ROW, headers={"Authorization": "Bearer " + tok},
+                         timeout=10).status_code
+
+
+cases = {"models claim naming the model -> 200": (scoped(token(kiln_models=["demo"])), 200),
+         "models claim as a string list -> 200": (scoped(token(kiln_models="other,demo")), 200),
+         "models claim without the model -> 403": (scoped(token(kiln_models=["other"])), 403),
+         "… also through /predict's default model -> 403":
+             (scoped(token(kiln_models="other"), "/predict"), 403),
+         "an empty models claim -> 401, not 'every model'": (scoped(token(kiln_models=[])), 401),
+         "a rate claim that is not a rate -> 401": (scoped(token(kiln_rate="fast")), 401)}
+check("JWT models claim scopes a token like a key's --models; malformed claims refuse it",
+      all(got == want for got, want in cases.values()),
+      {k: v for k, v in cases.items() if v[0] != v[1]})
+limited = token(kiln_rate="2/s", sub="svc-rate")
+codes = [scoped(limited) for _ in range(8)]
+check("JWT rate claim 2/s: the burst of 2 passes, the rest of a quick run of 8 are 429",
+      codes[:2] == [200, 200] and codes.count(429) >= 5, codes)
+check("another subject is not held back by that limit", scoped(token(sub="svc-other")) == 200)
+p6.terminate()
+p6.wait(timeout=30)
+
 # ---- secrets never written -------------------------------------------------------------------
 written = ""
 for root, _, files in os.walk(SCRATCH):

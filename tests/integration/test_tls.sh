@@ -6,9 +6,11 @@
 # same openssl client is first shown to speak them to `openssl s_server`), certificate reload on
 # SIGHUP (new connections see the new certificate, a keep-alive connection opened before goes
 # on, a broken or mismatched certificate keeps the old one, an RSA one after ECDSA ones works),
-# mTLS (no client certificate or one from another CA: refused; the right one: 200), bad TLS
-# settings refused at start, and that SIGTERM stops both servers with exit 0 and, under
-# ASan/UBSan, no sanitizer report.
+# mTLS (no client certificate or one from another CA: refused; the right one: 200), client CA
+# reload on SIGHUP (a new CA takes over, a broken one keeps the current one), encrypted private
+# keys with tls_key_password_file (right, wrong and missing passphrase), bad TLS settings refused
+# at start, and that SIGTERM stops both servers with exit 0 and, under ASan/UBSan, no sanitizer
+# report.
 set -uo pipefail
 kiln=$1 dir=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,10 +51,11 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n
 printf 'extendedKeyUsage=clientAuth\n' >client.ext
 pki() {
   mkca ca && mkca otherca && mkcert server1 ca server.ext && mkcert server2 ca server.ext &&
-    mkcert server3 ca server.ext rsa:2048 && mkcert client ca client.ext && mkcert rogue otherca client.ext
+    mkcert server3 ca server.ext rsa:2048 && mkcert client ca client.ext &&
+    mkcert rogue otherca client.ext && mkca newca && mkcert newclient newca client.ext
 }
 check "openssl makes a CA, server and client certificates" pki || exit 1
-cp server1.pem cert.pem && cp server1.key key.pem
+cp server1.pem cert.pem && cp server1.key key.pem && cp ca.pem clientca.pem
 
 # start_server NAME ARGS... — starts kiln serve on a free port; sets $port and $pid.
 start_server() {
@@ -98,7 +101,7 @@ check "HTTPS server starts (listening on https://)" \
 tls_pid=$pid tls_port=$port
 check "mTLS server (TLS 1.3 only) starts" \
   start_server mtls --set tls_cert_file=server1.pem --set tls_key_file=server1.key \
-  --set tls_client_ca_file=ca.pem --set tls_min_version=1.3
+  --set tls_client_ca_file=clientca.pem --set tls_min_version=1.3
 mtls_pid=$pid mtls_port=$port
 if [ -z "$tls_port" ] || [ -z "$mtls_port" ]; then
   echo "servers did not start; stderr:"; tail -5 tls.err mtls.err
@@ -134,8 +137,9 @@ check "TLS 1.2 (with the client certificate) refused by the TLS-1.3-only server"
 kill "$ossl_pid" 2>/dev/null
 
 # ---- the rest, from Python ------------------------------------------------------------------
-timeout 60 $py "$root/tests/integration/tls_cases.py" --port "$tls_port" --pid "$tls_pid" \
-  --mtls-port "$mtls_port" --dir "$dir" --log tls.err >cases.txt 2>&1
+timeout 150 $py "$root/tests/integration/tls_cases.py" --port "$tls_port" --pid "$tls_pid" \
+  --mtls-port "$mtls_port" --mtls-pid "$mtls_pid" --dir "$dir" --log tls.err \
+  --mtls-log mtls.err --kiln "$kiln" >cases.txt 2>&1
 cases_rc=$?
 cat cases.txt
 checks=$((checks + $(grep -c '^ok \|^FAIL ' cases.txt)))
@@ -147,6 +151,8 @@ check "python cases finished (exit 0 or 1, not a crash or timeout: rc=$cases_rc)
 check "cert without key refused" refused_at_start bad1 "go together" --set tls_cert_file=cert.pem
 check "client CA without cert refused" refused_at_start bad2 "needs tls_cert_file" \
   --set tls_client_ca_file=ca.pem
+check "key password file without cert refused" refused_at_start bad2p \
+  "tls_key_password_file needs tls_cert_file" --set tls_key_password_file=ca.pem
 check "tls_min_version 1.1 refused" refused_at_start bad3 "expected 1.2 or 1.3" \
   --set tls_cert_file=server1.pem --set tls_key_file=server1.key --set tls_min_version=1.1
 check "a key that does not match the certificate refused" refused_at_start bad4 "does not match" \

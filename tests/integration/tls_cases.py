@@ -5,7 +5,11 @@
 # connection opened before keeps working on its own, a broken or mismatched pair keeps the
 # current one and logs why, a good one after that is taken), and mutual TLS (no client
 # certificate, one from another CA, or one not meant for client authentication: no HTTP
-# response at all; the right one: 200).
+# response at all; the right one: 200), client CA reload on SIGHUP (a new CA's client is taken
+# and the old CA's refused, a keep-alive connection opened before goes on, a broken CA file keeps
+# the current CA), and encrypted private keys (tls_key_password_file: served with the right
+# passphrase, refused at start with a wrong or missing one, reload with a wrong one keeps the
+# current key; the passphrase in no log).
 #
 # Prints one "ok   …" or "FAIL …" line per check; exits 1 when any check failed.
 import argparse
@@ -16,6 +20,7 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import time
 
@@ -27,6 +32,9 @@ ap.add_argument("--pid", type=int, required=True)        # cert.pem / key.pem in
 ap.add_argument("--mtls-port", type=int, required=True)  # mTLS server, TLS 1.3 only
 ap.add_argument("--dir", required=True)
 ap.add_argument("--log", required=True)                  # the HTTPS server's stderr
+ap.add_argument("--mtls-pid", type=int, required=True)   # client CA file: clientca.pem in --dir
+ap.add_argument("--mtls-log", required=True)             # the mTLS server's stderr
+ap.add_argument("--kiln", required=True)
 args = ap.parse_args()
 
 D = args.dir
@@ -38,7 +46,7 @@ T = 5  # seconds: every client call is bounded
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROW = json.load(open(os.path.join(ROOT, "examples/demo/request.json")))
 sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
-from kilntest import check_call, expect, finish  # noqa: E402
+from kilntest import check_call, expect, finish, log_text, serve, stop  # noqa: E402
 
 def path(name):
     return os.path.join(D, name)
@@ -139,8 +147,8 @@ check_call("a client offering only CBC-SHA1 cipher suites is refused", cbc_only)
 # ---- reload on SIGHUP ------------------------------------------------------------------------
 
 
-def log_count(text):
-    with open(args.log, errors="replace") as f:
+def log_count(text, log=None):
+    with open(log or args.log, errors="replace") as f:
         return f.read().count(text)
 
 
@@ -151,13 +159,13 @@ def put(cert, key):
         os.replace(path(dst + ".tmp"), path(dst))
 
 
-def sighup_and_wait(text):
-    n = log_count(text)
-    os.kill(args.pid, signal.SIGHUP)
+def sighup_and_wait(text, pid=None, log=None):
+    n = log_count(text, log)
+    os.kill(pid or args.pid, signal.SIGHUP)
     deadline = time.time() + T
-    while time.time() < deadline and log_count(text) == n:
+    while time.time() < deadline and log_count(text, log) == n:
         time.sleep(0.05)
-    expect(log_count(text) > n, f"no '{text}' in the log after SIGHUP")
+    expect(log_count(text, log) > n, f"no '{text}' in the log after SIGHUP")
 
 
 keep = http.client.HTTPSConnection(HOST, args.port, context=context(), timeout=T)
@@ -253,5 +261,174 @@ def mtls_ok():
 
 
 check_call("mTLS: the client certificate gets 200", mtls_ok)
+
+# ---- client CA reload ------------------------------------------------------------------------
+
+
+def answers_200(cert):
+    got = http_answer(args.mtls_port, context(cert=cert, lo=TLS13))
+    expect(got.startswith(b"HTTP/1.1 200"), f"{cert}: {got[:80]!r}")
+
+
+def replace_file(src, dst):
+    shutil.copyfile(path(src), path(dst + ".tmp"))
+    os.replace(path(dst + ".tmp"), path(dst))
+
+
+mkeep = http.client.HTTPSConnection(HOST, args.mtls_port, timeout=T,
+                                    context=context(cert="client", lo=TLS13))
+
+
+def mkeep_request():
+    mkeep.request("GET", "/health")
+    r = mkeep.getresponse()
+    r.read()
+    expect(r.status == 200, f"status {r.status}")
+    expect(not r.will_close, "the server wants to close the keep-alive connection")
+    return mkeep.sock.getsockname()
+
+
+def mkeep_open():
+    first["maddr"] = mkeep_request()
+
+
+check_call("mTLS: a keep-alive connection with the old CA's client certificate is open",
+           mkeep_open)
+
+
+def ca_reload():
+    replace_file("newca.pem", "clientca.pem")
+    sighup_and_wait("TLS certificate reloaded", args.mtls_pid, args.mtls_log)
+    answers_200("newclient")
+    no_response(args.mtls_port, context(cert="client", lo=TLS13))
+
+
+check_call("SIGHUP with a new client CA: its client is taken, the old CA's client refused",
+           ca_reload)
+
+
+def mkeep_goes_on():
+    expect(mkeep_request() == first["maddr"], "the client had to reconnect")
+
+
+check_call("the mTLS keep-alive connection opened before the CA reload keeps working",
+           mkeep_goes_on)
+mkeep.close()
+
+
+def ca_reload_bad():
+    replace_file("garbage.pem", "clientca.pem")
+    sighup_and_wait("keeping the current certificate and client CA", args.mtls_pid, args.mtls_log)
+    expect(log_count("tls_client_ca_file", args.mtls_log) > 0, "the log does not name the file")
+    answers_200("newclient")
+    no_response(args.mtls_port, context(cert="client", lo=TLS13))
+
+
+check_call("SIGHUP with a broken client CA file keeps the current CA and logs why", ca_reload_bad)
+
+# ---- encrypted private keys ------------------------------------------------------------------
+PASS = "kiln-Test-passphrase-7f3a"
+
+
+def openssl(*argv):
+    subprocess.run(["openssl", *argv], check=True, cwd=D, timeout=30,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def make_encrypted_keys():
+    with open(path("pass.txt"), "w") as f:
+        f.write(PASS + "\n")
+    with open(path("wrongpass.txt"), "w") as f:
+        f.write("not-" + PASS + "\n")
+    openssl("pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", "server1.key", "-out", "enc1.key",
+            "-passout", "file:pass.txt")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes256",
+            "-pass", "file:pass.txt", "-out", "enc2.key")
+    openssl("req", "-new", "-key", "enc2.key", "-passin", "file:pass.txt", "-out", "enc2.csr",
+            "-subj", "/CN=enc2")
+    openssl("x509", "-req", "-in", "enc2.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "enc2.pem", "-days", "2", "-extfile", "server.ext")
+    with open(path("enc1.key")) as f:
+        expect("BEGIN ENCRYPTED PRIVATE KEY" in f.read(), "openssl did not encrypt the key")
+
+
+check_call("openssl makes encrypted PKCS#8 keys (pkcs8 -topk8 -v2 aes-256-cbc, genpkey -aes256)",
+           make_encrypted_keys)
+LOGS = []
+
+
+def start(name, cert, key, password=None):
+    log = path(name + ".err")
+    LOGS.append(log)
+    extra = ["--set", "tls_key_password_file=" + path(password)] if password else []
+    return serve(args.kiln, ["--model", "demo=demo.kiln", "--access-log", "off",
+                             "--set", "tls_cert_file=" + path(cert),
+                             "--set", "tls_key_file=" + path(key), *extra],
+                 log, timeout=20, must_start=False)
+
+
+def encrypted_server(name, cert, key, body):
+    """A check: a server with `key` (passphrase in pass.txt) presents `cert`, passes
+    body(process, port, log) and stops with exit 0."""
+    def run():
+        p, url, log = start(name, cert, key, "pass.txt")
+        try:
+            expect(url and url.startswith("https://"), "did not start: " + log_text(log)[-300:])
+            port = int(url.rsplit(":", 1)[1])
+            expect(handshake(port)[0] == der(cert), "other certificate")
+            body(p, port, log)
+            expect(stop(p) == 0, "did not stop with exit 0")
+        finally:
+            if p.poll() is None:
+                stop(p)
+    return run
+
+
+def predict_and_reload(p, port, log):
+    r = requests.post(f"https://{HOST}:{port}/predict", json=ROW, verify=CA, timeout=T)
+    expect(r.status_code == 200, f"{r.status_code}")
+    sighup_and_wait("TLS certificate reloaded", p.pid, log.name)
+    expect(handshake(port)[0] == der("server1.pem"), "other certificate after reload")
+
+
+check_call("an encrypted key (pkcs8) with the right passphrase file serves HTTPS; reload works",
+           encrypted_server("enc", "server1.pem", "enc1.key", predict_and_reload))
+
+
+def reload_wrong_passphrase(p, port, log):
+    replace_file("wrongpass.txt", "pass.txt")
+    sighup_and_wait("keeping the current certificate", p.pid, log.name)
+    expect("wrong passphrase" in log_text(log), "the log does not say 'wrong passphrase'")
+    expect(handshake(port)[0] == der("enc2.pem"), "the certificate changed")
+    with open(path("pass.txt"), "w") as f:
+        f.write(PASS + "\n")
+
+
+check_call("a genpkey -aes256 key serves; SIGHUP with a wrong passphrase keeps the current key",
+           encrypted_server("enc2", "enc2.pem", "enc2.key", reload_wrong_passphrase))
+
+
+def refused(name, key, password, want):
+    def run():
+        p, url, log = start(name, "server1.pem", key, password)
+        expect(url is None and p.returncode == 1, f"rc={p.returncode} url={url}")
+        expect(want in log_text(log), f"no '{want}' in: {log_text(log)[-300:]}")
+    return run
+
+
+check_call("an encrypted key without tls_key_password_file: refused at start, saying so",
+           refused("enc_nopass", "enc1.key", None,
+                   "enc1.key is encrypted: set tls_key_password_file"))
+check_call("an encrypted key with a wrong passphrase: refused at start, saying so",
+           refused("enc_wrong", "enc1.key", "wrongpass.txt", "wrong passphrase"))
+
+
+def passphrase_in_no_log():
+    for log in LOGS + [args.log, args.mtls_log]:
+        with open(log, errors="replace") as f:
+            expect(PASS not in f.read(), f"the passphrase is in {log}")
+
+
+check_call("the passphrase appears in no log", passphrase_in_no_log)
 
 finish(wrapped=True)

@@ -26,6 +26,8 @@
 
 #include "serve/jwt.h"
 
+#include "../lib/b64url.h"
+
 #define NOW 1700000000.0
 #define ISS "https://issuer.example"
 #define AUD "kiln"
@@ -37,23 +39,6 @@ static char rsa_pem[256], ec_pem[256], secret_file[256], jwks_file[256];
 static char *rsa_pub_text; /* the RSA public key PEM, used as an HMAC secret by the attack */
 
 /* ---- minting -------------------------------------------------------------------------- */
-
-static size_t b64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n) v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < n) v |= in[i + 2];
-        out[o++] = abc[(v >> 18) & 63];
-        out[o++] = abc[(v >> 12) & 63];
-        if (i + 1 < n) out[o++] = abc[(v >> 6) & 63];
-        if (i + 2 < n) out[o++] = abc[v & 63];
-    }
-    out[o] = 0;
-    return o;
-}
 
 static size_t sign_pkey(EVP_PKEY *k, const char *msg, unsigned char *sig)
 {
@@ -540,20 +525,66 @@ static void test_malformed(void **state)
     kjwt_free(j);
 }
 
-static void test_role_claim_name(void **state)
+/* The configuration of an HS256 verifier over secret_file. */
+static kjwt_config hs256_config(void)
 {
     kjwt_config c;
     kjwt_config_default(&c);
     c.issuer = ISS;
     c.audience = AUD;
-    c.algorithms = " HS256 ";
+    c.algorithms = "HS256";
     c.key_file = secret_file;
+    return c;
+}
+
+static void test_role_claim_name(void **state)
+{
+    kjwt_config c = hs256_config();
+    c.algorithms = " HS256 ";
     c.role_claim = "kiln/role";
     kjwt *j = NULL;
     kerr e = {0};
     assert_int_equal(kjwt_new(&c, &j, &e), K_OK);
     expect_ok(j, mint("HS256", NULL, claims(",\"kiln/role\":\"deployer\""), secret), "alice",
               "deployer");
+    kjwt_free(j);
+}
+
+/* The optional models and rate claims: read only when configured; a list as a string or an
+ * array; an empty or malformed list refuses the token rather than meaning "every model". */
+static void expect_limits(const kjwt *j, const char *extra, const char *models, const char *rate)
+{
+    char *tok = mint("HS256", NULL, claims(extra), secret);
+    kjwt_claims c;
+    kerr e = {0};
+    kstatus st = kjwt_verify(j, tok, strlen(tok), NOW, &c, &e);
+    if (st) print_error("verify %s: %s\n", extra, e.msg);
+    assert_int_equal(st, K_OK);
+    assert_string_equal(c.models, models);
+    assert_string_equal(c.rate, rate);
+    free(tok);
+}
+
+static void test_models_and_rate_claims(void **state)
+{
+    kjwt_config c = hs256_config();
+    kjwt *plain = NULL, *j = NULL;
+    kerr e = {0};
+    assert_int_equal(kjwt_new(&c, &plain, &e), K_OK);
+    expect_limits(plain, ",\"models\":\"a\",\"rate\":\"5/s\"", "", ""); /* not configured */
+    c.models_claim = "models";
+    c.rate_claim = "rate";
+    assert_int_equal(kjwt_new(&c, &j, &e), K_OK);
+    expect_limits(j, "", "", "");
+    expect_limits(j, ",\"models\":\"churn,fraud\",\"rate\":\"5/s\"", "churn,fraud", "5/s");
+    expect_limits(j, ",\"models\":[\"churn\",\"fraud\"]", "churn,fraud", "");
+    const char *bad[] = {",\"models\":[]",        ",\"models\":\"\"",     ",\"models\":\"a,\"",
+                         ",\"models\":\"a,,b\"",  ",\"models\":[\"a,b\"]", ",\"models\":[1]",
+                         ",\"models\":{}",        ",\"models\":true"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_fail(j, mint("HS256", NULL, claims(bad[i]), secret), K_INVALID, "models claim");
+    expect_fail(j, mint("HS256", NULL, claims(",\"rate\":5"), secret), K_INVALID, "rate claim");
+    kjwt_free(plain);
     kjwt_free(j);
 }
 
@@ -683,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_forged),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_role_claim_name),
+        cmocka_unit_test(test_models_and_rate_claims),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_threads),
     };
