@@ -467,6 +467,7 @@ static int serve(serve_args *a, const kreg_options *reg)
                                  .max_body_bytes = c->max_body_bytes,
                                  .max_json_depth = c->max_json_depth},
                       .allow_model_control = c->allow_model_control,
+                      .open_probes = c->auth_open_probes,
                       .control = {control_load, control_unload, l},
                       .server_name = "kiln",
                       .server_version = KILN_VERSION,

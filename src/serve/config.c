@@ -139,6 +139,7 @@ static const setting settings[] = {
     U("prediction_log_keep", prediction_log_keep, 0, 1000),
     B("allow_model_control", allow_model_control),
     B("auth_required", auth_required),
+    B("auth_open_probes", auth_open_probes),
     B("insecure", insecure),
     S("rate_limit_per_address", rate_limit_per_address),
     S("rate_limit_viewer", rate_limit_viewer),

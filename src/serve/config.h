@@ -38,6 +38,7 @@ typedef struct {
     int prediction_log_keep;            /* rotated files kept; 10 */
     int allow_model_control;            /* 0 */
     int auth_required;                  /* 0: authentication starts with the first API key */
+    int auth_open_probes; /* 1: the health probes answer without credentials */
     char jwt_issuer[256], jwt_audience[256], jwt_algorithms[64]; /* JWT bearer tokens: "" = off */
     char jwt_key_file[KCONF_STR], jwt_jwks_file[KCONF_STR], jwt_role_claim[64];
     char jwt_models_claim[64]; /* claim limiting a token's models; "" = not read */

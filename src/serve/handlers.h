@@ -28,6 +28,7 @@ typedef struct {
     kms *models;
     kserve_limits limits;
     int allow_model_control; /* repository load/unload/index allowed */
+    int open_probes;         /* health probes answer without credentials (auth_open_probes) */
     kserve_control control;
     const char *server_name;        /* "kiln" */
     const char *server_version;     /* KILN_VERSION */

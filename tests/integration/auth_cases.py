@@ -216,6 +216,16 @@ check("with keys, a non-loopback address is allowed",
       requests.get(url4.replace("0.0.0.0", "127.0.0.1") + "/health", headers={"X-API-Key": viewer}).status_code == 200)
 p4.terminate()
 p4.wait(timeout=30)
+p7, url7 = start("--model", f"demo={demo}", "--set", "auth_open_probes=true")
+got = {path: requests.get(url7 + path).status_code
+       for path in ("/health", "/v2/health/live", "/v2/health/ready", "/v2", "/metrics")}
+check("auth_open_probes: the three health probes answer without credentials, nothing else does",
+      got == {"/health": 200, "/v2/health/live": 200, "/v2/health/ready": 200, "/v2": 401,
+              "/metrics": 401}, got)
+check("… and /predict still needs a key",
+      requests.post(url7 + "/predict", json=ROW).status_code == 401)
+p7.terminate()
+p7.wait(timeout=30)
 
 # ---- JWT bearer tokens (minted with PyJWT) ----------------------------------------------------
 import jwt as pyjwt
