@@ -48,21 +48,84 @@ static int scale_ext(uint64_t mant, int exp, double *out)
 }
 #endif
 
-/* Fast exact path: [-+]digits[.digits][(e|E)[-+]digits]. Returns 1 when it produced the
- * correctly rounded result, 0 when the caller must fall back to strtod. */
-static int parse_fast(const char *p, const char *end, double *out)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static const uint64_t pow10_int[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+
+/* How many of the 8 characters in w (the first in the low byte) are digits before the first
+ * non-digit; *a gets their values (w ^ '0' in each byte). */
+static int lead_digits(uint64_t w, uint64_t *a)
+{
+    const uint64_t high = 0x8080808080808080u;
+    *a = w ^ 0x3030303030303030u; /* a digit's byte becomes 0..9, anything else another value */
+    uint64_t bad = (*a | ((*a & 0x7f7f7f7f7f7f7f7fu) + 0x7676767676767676u)) & high;
+    return bad ? __builtin_ctzll(bad) >> 3 : 8;
+}
+
+/* The number the 8 digit values in a spell, the first (low byte) most significant. */
+static uint64_t eight_digits(uint64_t a)
+{
+    a = a * 10 + (a >> 8); /* pairs */
+    a = (((a & 0x000000ff000000ffu) * (100 + (1000000ull << 32))) +
+         (((a >> 16) & 0x000000ff000000ffu) * (1 + (10000ull << 32)))) >>
+        32;
+    return (uint32_t)a;
+}
+
+/* Appends the digits at p to *mant, 8 at a time with no branch per digit; *n counts them (the
+ * leading zeros too). Returns where they end. *mant wraps when *n passes 19: the caller checks. */
+static const char *digit_run(const char *p, const char *end, uint64_t *mant, int *n)
+{
+    while (end - p >= 8) {
+        uint64_t w, a;
+        memcpy(&w, p, sizeof w);
+        int k = lead_digits(w, &a);
+        if (k) *mant = *mant * pow10_int[k] + eight_digits(a << (8 * (8 - k)));
+        p += k, *n += k;
+        if (k < 8) return p;
+    }
+    for (; p < end && (unsigned)(*p - '0') < 10; p++, (*n)++)
+        *mant = *mant * 10 + (uint64_t)(*p - '0');
+    return p;
+}
+#endif
+
+/* The digits [int][.frac] at p: *mant their value, *digits the significant ones (from the first
+ * non-zero one), *frac those after the point, *any whether there was one. Returns where they
+ * end. */
+static const char *scan_mantissa(const char *p, const char *end, uint64_t *mant, int *digits,
+                                 int *frac, int *any)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    int n_int = 0, n_frac = 0;
+    uint64_t m = 0;
+    const char *q = digit_run(p, end, &m, &n_int);
+    if (q < end && *q == '.') q = digit_run(q + 1, end, &m, &n_frac);
+    if (n_int + n_frac <= 19) { /* no wrap, and at most 19 significant digits */
+        *mant = m, *frac = n_frac, *any = n_int + n_frac > 0;
+        *digits = n_int + n_frac; /* no fewer than the significant ones */
+        return q;
+    }
+#endif
+    uint64_t v = 0; /* long runs of digits: count the significant ones one by one */
+    int d = 0, f = 0, seen = 0;
+    for (; p < end && (unsigned)(*p - '0') < 10; p++, seen = 1)
+        if (v || *p != '0') v = v * 10 + (uint64_t)(*p - '0'), d++;
+    if (p < end && *p == '.') {
+        for (p++; p < end && (unsigned)(*p - '0') < 10; p++, seen = 1, f++)
+            if (v || *p != '0') v = v * 10 + (uint64_t)(*p - '0'), d++;
+    }
+    *mant = v, *digits = d, *frac = f, *any = seen;
+    return p;
+}
+
+const char *num_scan_double(const char *p, const char *end, double *out)
 {
     int neg = 0;
     if (p < end && (*p == '-' || *p == '+')) neg = *p++ == '-';
-    uint64_t mant = 0;
-    int digits = 0, frac = 0, any = 0;
-    for (; p < end && (unsigned)(*p - '0') < 10; p++, any = 1)
-        if (mant || *p != '0') mant = mant * 10 + (uint64_t)(*p - '0'), digits++;
-    if (p < end && *p == '.') {
-        for (p++; p < end && (unsigned)(*p - '0') < 10; p++, any = 1, frac++)
-            if (mant || *p != '0') mant = mant * 10 + (uint64_t)(*p - '0'), digits++;
-    }
-    if (!any || digits > 19) return 0;
+    uint64_t mant;
+    int digits, frac, any;
+    p = scan_mantissa(p, end, &mant, &digits, &frac, &any);
+    if (!any || digits > 19) return NULL;
     int exp = 0;
     if (p < end && (*p == 'e' || *p == 'E')) {
         int eneg = 0, edigits = 0;
@@ -70,19 +133,28 @@ static int parse_fast(const char *p, const char *end, double *out)
         if (p < end && (*p == '-' || *p == '+')) eneg = *p++ == '-';
         for (; p < end && (unsigned)(*p - '0') < 10 && edigits < 6; p++, edigits++)
             exp = exp * 10 + (*p - '0');
-        if (!edigits) return 0;
+        if (!edigits) return NULL;
         if (eneg) exp = -exp;
     }
-    if (p != end) return 0;
     exp -= frac;
     if (mant > (1ull << 53) || exp < -22 || exp > 22) {
-        if (!scale_ext(mant, exp, out)) return 0;
+        if (!scale_ext(mant, exp, out)) return NULL;
         if (neg) *out = -*out;
-        return 1;
+        return p;
     }
     double v = (double)mant;
     v = exp < 0 ? v / pow10_exact[-exp] : v * pow10_exact[exp];
     *out = neg ? -v : v;
+    return p;
+}
+
+/* Fast exact path on the whole of [p, end). Returns 1 when it produced the correctly rounded
+ * result, 0 when the caller must fall back to strtod. */
+static int parse_fast(const char *p, const char *end, double *out)
+{
+    double v;
+    if (num_scan_double(p, end, &v) != end) return 0;
+    *out = v;
     return 1;
 }
 

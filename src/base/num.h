@@ -13,6 +13,14 @@
  * not entirely a number. An empty field is not a number here: callers decide what it means. */
 int num_parse_double(const char *p, size_t len, double *out);
 
+/* The fast exact path of num_parse_double on a prefix: reads [-+]digits[.digits][(e|E)[-+]digits]
+ * at p (before end; no leading space) and, when that converts exactly without strtod (at most
+ * 19 significant digits, a small enough exponent), stores the value in *out and returns where
+ * the number ends. Returns NULL otherwise (the caller then takes num_parse_double on the whole
+ * field). The value is always finite, and num_parse_double gives the same double for the same
+ * text. For parsing numbers straight out of a buffer, e.g. CSV fields. */
+const char *num_scan_double(const char *p, const char *end, double *out);
+
 /* Writes `v` so that parsing it back gives the same double (%.17g); NaN as "nan", infinities
  * as "inf"/"-inf". Returns the length written (out needs
  * 32 bytes). */

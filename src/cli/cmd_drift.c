@@ -7,7 +7,10 @@
  * straight into them, at the block's line offset (an upper bound of its row offset, known before
  * parsing), and the main thread closes the gap blank lines leave, if any, as it takes blocks in
  * input order, so line numbers in messages are exact. A block past the columns' first size is
- * parsed into its slot's own buffer and appended (growing the columns) instead. Only the columns
+ * parsed into its slot's own buffer and appended (growing the columns) instead. A record is
+ * parsed straight from the block, numbers converted as they are scanned (num_scan_double), and
+ * rows go to the columns 8 at a time, a run per column; a record with a quoted field, a blank
+ * line or the wrong field count takes csv_split instead, with the same results. Only the columns
  * both files share (and the model's features) are kept. Scoring runs one feature per thread
  * (src/monitor/report.c). */
 #include <errno.h>
@@ -37,6 +40,7 @@
 #define MAX_THREADS 64
 #define HUGE_PAGE ((size_t)2 << 20)
 #define PREDICT_ROWS 4096 /* rows per kmodel_predict call */
+#define STAGE_ROWS 8      /* rows parsed before they go to the columns: a cache line of each */
 #define CAT_AUTO_CODES 64 /* a column of integers 0..63 only is taken as categorical codes */
 
 void cmd_drift_help(void)
@@ -96,6 +100,8 @@ typedef struct {
     double *vals; /* not direct: n_slots columns of `cap` values */
     double **dst; /* per slot: where the block's values go */
     col_flags *flags;
+    double *stage; /* STAGE_ROWS rows of n_slots values, row by row, on their way to dst */
+    int staged;    /* rows in stage (they follow the `rows` already in dst) */
 } block;
 
 static void table_free(table *t)
@@ -232,13 +238,94 @@ static block *slot_block(const table *t, csv_chunk *c)
     block *b = c->user;
     if (!b && (b = calloc(1, sizeof *b)) != NULL) {
         b->flags = calloc((size_t)t->n_slots + 1, sizeof *b->flags);
+        b->stage = malloc(((size_t)t->n_slots + 1) * STAGE_ROWS * sizeof *b->stage);
         b->dst = calloc((size_t)t->n_slots + 1, sizeof *b->dst);
         c->user = b;
     }
-    if (!b || !b->flags || !b->dst || block_target(t, c, b)) return NULL;
+    if (!b || !b->flags || !b->dst || !b->stage || block_target(t, c, b)) return NULL;
     b->rows = 0;
+    b->staged = 0;
     memset(b->flags, 0, ((size_t)t->n_slots + 1) * sizeof *b->flags);
     return b;
+}
+
+/* Where the unquoted field at p ends: at the ',' or line feed after it, or at end. A CR right
+ * before the line feed (or the end) is not part of the field, as in csv_split. *len is the
+ * field's length. */
+static const char *field_end(const char *p, const char *end, size_t *len)
+{
+    const char *q = p;
+    while (q < end && *q != ',' && *q != '\n')
+        q++;
+    *len = (size_t)(q - p) - (q > p && q[-1] == '\r' && (q == end || *q == '\n'));
+    return q;
+}
+
+/* Is q where a field ends (a ',' or a line end, CRLF included)? Sets *next to the delimiter. */
+static int at_field_end(const char *q, const char *end, const char **next)
+{
+    if (q < end && *q == '\r' && (q + 1 == end || q[1] == '\n')) q++;
+    *next = q;
+    return q == end || *q == ',' || *q == '\n';
+}
+
+/* The value of the unquoted field at *p: a plain number is converted as it is scanned, anything
+ * else goes through parse_field (the same double either way). *p moves to the field's end. */
+static double scan_value(const char **p, const char *end, col_flags *cf, const csv_chunk *c,
+                         const char *at)
+{
+    double v;
+    const char *q = num_scan_double(*p, end, &v), *next;
+    if (q && at_field_end(q, end, &next)) {
+        *p = next;
+        return v;
+    }
+    csv_field f = {*p, 0};
+    *p = field_end(*p, end, &f.len);
+    return parse_field(&f, cf, c, at);
+}
+
+/* Moves the staged rows to the columns, a column at a time: each column then takes a run of
+ * values, where a row at a time would write to as many cache lines as there are columns. */
+static void flush_stage(const table *t, block *b)
+{
+    for (int s = 0; s < t->n_slots; s++) {
+        double *d = b->dst[s] + b->rows;
+        for (int k = 0; k < b->staged; k++)
+            d[k] = b->stage[(size_t)k * (size_t)t->n_slots + (size_t)s];
+    }
+    b->rows += (size_t)b->staged;
+    b->staged = 0;
+}
+
+/* Parses the record at *pos straight from the block, without splitting it first, into the
+ * stage. Returns 1 when it did (*pos moves past it), 0 when the record needs csv_split: a blank
+ * line, a quoted field or the wrong number of fields (nothing is staged then). */
+static int scan_record(const table *t, block *b, const csv_chunk *c, const char **pos,
+                       const char *end)
+{
+    const char *p = *pos, *at = p;
+    double *row = b->stage + (size_t)b->staged * (size_t)t->n_slots;
+    if (p >= end || *p == '\n' || (*p == '\r' && (p + 1 == end || p[1] == '\n'))) return 0;
+    for (int i = 0; i < t->n_cols; i++) {
+        if (p < end && *p == '"') return 0;
+        int s = t->slot[i];
+        if (s >= 0) {
+            row[s] = scan_value(&p, end, &b->flags[s], c, at);
+        } else {
+            size_t len;
+            p = field_end(p, end, &len);
+        }
+        int last = i == t->n_cols - 1;
+        if (p < end && *p == ',' && !last) {
+            p++;
+            continue;
+        }
+        if (!last || (p < end && *p != '\n')) return 0;
+    }
+    *pos = p < end ? p + 1 : p;
+    if (++b->staged == STAGE_ROWS) flush_stage(t, b);
+    return 1;
 }
 
 static void parse_block(void *ctx, void *scratch, csv_chunk *c)
@@ -253,6 +340,8 @@ static void parse_block(void *ctx, void *scratch, csv_chunk *c)
     const char *pos = c->text, *end = c->text + c->len;
     for (;;) {
         const char *at = pos;
+        if (scan_record(t, b, c, &pos, end)) continue;
+        flush_stage(t, b); /* csv_split's records go straight to the columns */
         int rc = csv_split(&pos, end, rec, &c->err);
         if (rc == 0) break;
         if (rc > 0 && rec->n == 1 && rec->fields[0].len == 0) continue; /* blank line */
@@ -285,16 +374,20 @@ static void block_free(void *ctx, void *user)
     free(b->vals);
     free(b->dst);
     free(b->flags);
+    free(b->stage);
     free(b);
 }
 
 /* A column of cap doubles, aligned for transparent huge pages: a column is written once, front
- * to back, and 4 KiB page faults on gigabytes of them cost more than the parsing. */
+ * to back, and 4 KiB page faults on gigabytes of them cost more than the parsing. The size is
+ * rounded up to whole huge pages, as a huge page is only used where all of it lies in the
+ * mapping (else a column's last partial huge page takes hundreds of small faults). */
 static double *column_alloc(size_t cap)
 {
     void *p = NULL;
     size_t bytes = cap * sizeof(double);
     if (bytes < HUGE_PAGE) return malloc(bytes);
+    bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
     if (posix_memalign(&p, HUGE_PAGE, bytes)) return NULL;
 #ifdef MADV_HUGEPAGE
     madvise(p, bytes, MADV_HUGEPAGE); /* advice only: without it, small pages */

@@ -150,6 +150,11 @@ double drift_exact_wasserstein(const double *a, size_t na, const double *b, size
 double drift_exact_ks_sorted(const double *a, size_t na, const double *b, size_t nb);
 double drift_exact_wasserstein_sorted(const double *a, size_t na, const double *b, size_t nb);
 
+/* Both of the two above from one merge of the sorted, NaN-free samples (the same doubles as
+ * the two calls give); both NaN when either sample is empty. */
+void drift_exact_both_sorted(const double *a, size_t na, const double *b, size_t nb, double *ks,
+                             double *w);
+
 /* Jensen-Shannon distance, base 2, of two histograms p[0..k), q[0..k) of non-negative counts
  * (each normalised to sum 1 first), as scipy.spatial.distance.jensenshannon(p, q, base=2).
  * NaN when a histogram sums to 0 or has a negative entry. */

@@ -209,9 +209,8 @@ static kstatus score_sorted(report_feature *f, const drift_thresholds *t, const 
     count_current(f, sc, mc);
     drift_scores verdict = f->scores;
     if (f->kind == DRIFT_NUMERIC && mc) {
-        f->exact_ks = drift_exact_ks_sorted(sr, mr, sc, mc);
-        f->exact_w =
-            drift_exact_wasserstein_sorted(sr, mr, sc, mc) / fmax(f->info.std, DRIFT_STD_FLOOR);
+        drift_exact_both_sorted(sr, mr, sc, mc, &f->exact_ks, &f->exact_w);
+        f->exact_w /= fmax(f->info.std, DRIFT_STD_FLOOR);
         verdict.ks = f->exact_ks;
         verdict.wasserstein = f->exact_w;
     }

@@ -54,6 +54,25 @@ static void test_exact_wasserstein(void **state)
     assert_close(drift_exact_wasserstein(c, 2, f, 3), 0, 0);
 }
 
+/* One merge gives both exact statistics, bit for bit those of the separate calls, ties and
+ * unequal sizes included. */
+static void test_exact_both(void **state)
+{
+    double a[257], b[300], ks, w;
+    for (int i = 0; i < 257; i++)
+        a[i] = floor(i * 0.37) / 4; /* runs of equal values */
+    for (int i = 0; i < 300; i++)
+        b[i] = floor(i * 0.29 + 3) / 4;
+    drift_exact_both_sorted(a, 257, b, 300, &ks, &w);
+    double ks1 = drift_exact_ks_sorted(a, 257, b, 300),
+           w1 = drift_exact_wasserstein_sorted(a, 257, b, 300);
+    assert_memory_equal(&ks, &ks1, sizeof ks);
+    assert_memory_equal(&w, &w1, sizeof w);
+    assert_close(ks, drift_exact_ks(b, 300, a, 257), 0);
+    drift_exact_both_sorted(a, 0, b, 300, &ks, &w);
+    assert_true(isnan(ks) && isnan(w));
+}
+
 static void test_js_counts(void **state)
 {
     double p[] = {1, 0}, q[] = {0, 1}, u[] = {1, 1}, z[] = {0, 0}, neg[] = {-1, 2};
@@ -386,13 +405,21 @@ static void test_json_too_many_quantiles(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_ks),       cmocka_unit_test(test_exact_wasserstein),
-        cmocka_unit_test(test_js_counts),      cmocka_unit_test(test_ref_nan_and_moments),
-        cmocka_unit_test(test_build_refusals), cmocka_unit_test(test_deciles_and_identity),
-        cmocka_unit_test(test_psi_epsilon),    cmocka_unit_test(test_sketch),
-        cmocka_unit_test(test_categorical),    cmocka_unit_test(test_window),
-        cmocka_unit_test(test_verdict),        cmocka_unit_test(test_json_roundtrip),
-        cmocka_unit_test(test_json_malformed), cmocka_unit_test(test_json_too_many_quantiles),
+        cmocka_unit_test(test_exact_ks),
+        cmocka_unit_test(test_exact_wasserstein),
+        cmocka_unit_test(test_exact_both),
+        cmocka_unit_test(test_js_counts),
+        cmocka_unit_test(test_ref_nan_and_moments),
+        cmocka_unit_test(test_build_refusals),
+        cmocka_unit_test(test_deciles_and_identity),
+        cmocka_unit_test(test_psi_epsilon),
+        cmocka_unit_test(test_sketch),
+        cmocka_unit_test(test_categorical),
+        cmocka_unit_test(test_window),
+        cmocka_unit_test(test_verdict),
+        cmocka_unit_test(test_json_roundtrip),
+        cmocka_unit_test(test_json_malformed),
+        cmocka_unit_test(test_json_too_many_quantiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,6 +111,28 @@ static void test_parse_forms(void **state)
 }
 
 /* The shortest form parses back to the same double and is as short as %.15g/%.16g allow. */
+/* num_scan_double reads a number at the front of a buffer and says where it ends; what it
+ * cannot convert exactly on its own (or is no plain number) gives NULL. */
+static void test_scan_prefix(void **state)
+{
+    const char *text = "-12.5e1,0.000123456789,7\n12345678901234567890,000000000000000000001.5,x";
+    const char *end = text + strlen(text), *p;
+    double v;
+    assert_non_null(p = num_scan_double(text, end, &v));
+    assert_true(*p == ',' && v == -125);
+    assert_non_null(p = num_scan_double(p + 1, end, &v));
+    assert_true(*p == ',' && v == strtod("0.000123456789", NULL));
+    assert_non_null(p = num_scan_double(p + 1, end, &v));
+    assert_true(*p == '\n' && v == 7);
+    assert_null(num_scan_double(p + 1, end, &v)); /* 20 significant digits: strtod's job */
+    p = strchr(p + 1, ',') + 1;
+    assert_non_null(p = num_scan_double(p, end, &v)); /* leading zeros are not significant */
+    assert_true(*p == ',' && v == 1.5);
+    assert_null(num_scan_double(p + 1, end, &v));
+    assert_non_null(p = num_scan_double(text + 1, text + 3, &v)); /* stops at `end` */
+    assert_true(p == text + 3 && v == 12);
+}
+
 static void test_format_shortest(void **state)
 {
     char out[32];
@@ -188,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_parse_matches_strtod),
         cmocka_unit_test(test_parse_fixed_and_edges),
         cmocka_unit_test(test_parse_forms),
+        cmocka_unit_test(test_scan_prefix),
         cmocka_unit_test(test_format_shortest),
         cmocka_unit_test(test_csv_split),
         cmocka_unit_test(test_csv_quote),
