@@ -8,7 +8,7 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config libjson-c-dev libsodium-dev libpq-dev libsqlite3-dev libmicrohttpd-dev libyaml-dev libcurl4-openssl-dev libssl-dev libgnutls28-dev libhiredis-dev)
 TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev python3 python3-numpy python3-pandas
            python3-scipy python3-sklearn python3-joblib python3-xgboost postgresql python3-requests prometheus
-           python3-jwt python3-cryptography redis-server openssl slowhttptest)
+           python3-jwt python3-cryptography redis-server openssl slowhttptest curl)
 BENCH_PKGS=(libxgboost-dev time)
 
 want=("${BUILD_PKGS[@]}")
