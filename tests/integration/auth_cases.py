@@ -192,6 +192,8 @@ time.sleep(2.0)
 r = s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + short})
 check("an expiring key works, then is refused as expired", ok_before == 200 and r.status_code == 401 and
       "expired" in r.text, (ok_before, r.text))
+with open(os.path.join(SCRATCH, "metrics.txt"), "w") as f:  # searched for secrets at the end
+    f.write(s.get(url + "/metrics", headers={"X-API-Key": admin}).text)
 p.terminate()
 p.wait(timeout=30)
 
@@ -309,6 +311,6 @@ for root, _, files in os.walk(SCRATCH):
             with open(os.path.join(root, f), "rb") as fh:
                 written += fh.read().decode("latin-1")
 leaks = [k[:18] for k in SECRETS if k and (k in written or k[-43:] in written)]
-check(f"no key appears in logs or the registry ({len(written)} bytes searched)", not leaks and len(written) > 1000, leaks)
+check(f"no key appears in logs, /metrics or the registry ({len(written)} bytes searched)", not leaks and len(written) > 1000, leaks)
 
 finish()
