@@ -1,7 +1,8 @@
 -- post.lua — wrk script for the serving benchmark: POSTs the JSON body read from the file named
 -- by $BENCH_BODY to the URL's path, and when the run ends prints one machine-readable line:
 --   BENCH requests=N duration_us=N p50_us=N p99_us=N connect=N read=N write=N status=N timeout=N
--- (status counts 4xx/5xx answers; run.sh shows their sum in the errors column).
+-- (status counts 4xx/5xx answers; run.sh shows their sum in the errors column). With $BENCH_AUTH
+-- set, every request carries "Authorization: Bearer $BENCH_AUTH".
 local path = os.getenv("BENCH_BODY")
 local f = assert(io.open(path, "rb"), "cannot open BENCH_BODY " .. tostring(path))
 local body = f:read("*a")
@@ -10,6 +11,10 @@ f:close()
 wrk.method = "POST"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
+local auth = os.getenv("BENCH_AUTH")
+if auth and auth ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. auth
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

@@ -6,6 +6,9 @@
 #   kiln-batch   batches of 64 rows: POST /models/demo/predict {"instances": [...]}
 #   fastapi      the seed's FastAPI app (Debian's uvicorn, one worker) serving an equivalent
 #                scikit-learn GradientBoostingClassifier (100 trees, depth 6)
+#   nginx-tls    the nginx row over HTTPS (TLS 1.3, the same self-signed P-256 certificate)
+#   kiln-secure  the kiln row locked down: HTTPS, an API key on every request, rate limits on
+#                (high enough never to refuse): what security costs, against nginx-tls
 # and prints a markdown table (also written to $BENCH_OUT/serve.md): requests/s, p50, p99, server
 # CPU per request (utime+stime of the server and its children, from /proc), and the ratios
 # Kiln/nginx and Kiln/FastAPI at the same connection count.
@@ -16,7 +19,8 @@
 #   BENCH_CONNS     connection counts, one wrk run each (default "32 64")
 #   BENCH_THREADS   wrk threads (default 2)
 #   BENCH_WARMUP    seconds of unmeasured load before each target's runs (default 1; 0 = none)
-#   BENCH_TARGETS   subset of "nginx kiln kiln-nomon fastapi" to run (default all; kiln = the three
+#   BENCH_TARGETS   subset of "nginx kiln kiln-nomon fastapi secure" to run (default all; secure
+#                   = nginx-tls and kiln-secure; kiln = the three
 #                   kiln rows; kiln-nomon = /predict and the batch with metrics off, the
 #                   monitoring overhead)
 #   BENCH_OUT       output directory (default bench/out); models are cached in $BENCH_OUT/serve
@@ -39,7 +43,7 @@ dur=${dur%s}
 conns=${BENCH_CONNS:-32 64}
 threads=${BENCH_THREADS:-2}
 warmup=${BENCH_WARMUP:-1}
-targets=${BENCH_TARGETS:-nginx kiln kiln-nomon fastapi}
+targets=${BENCH_TARGETS:-nginx kiln kiln-nomon fastapi secure}
 py=${PYTHON:-/usr/bin/python3}
 nginx=${NGINX:-/usr/sbin/nginx}
 wrk=${WRK:-wrk}
@@ -179,9 +183,11 @@ results=()
 # Checks one request with curl; prints the answer; fails on a status other than 200.
 check_request() { # url body-file label
     local code
-    code=$(curl -sS -m 10 -o "$tmp/answer" -w '%{http_code}' -X POST \
+    local -a auth=()
+    [[ -z ${BENCH_AUTH:-} ]] || auth=(-H "Authorization: Bearer $BENCH_AUTH")
+    code=$(curl -sS -k -m 10 -o "$tmp/answer" -w '%{http_code}' -X POST "${auth[@]}" \
         -H 'Content-Type: application/json' --data-binary "@$2" "$1") || code=000
-    printf '  %-11s %s -> HTTP %s %s\n' "$3" "${1#http://127.0.0.1:*/}" "$code" \
+    printf '  %-11s %s -> HTTP %s %s\n' "$3" "${1#http*://127.0.0.1:*/}" "$code" \
         "$(head -c 160 "$tmp/answer" 2>/dev/null | tr -d '\n')" >&2
     [[ $code == 200 ]]
 }
@@ -231,10 +237,26 @@ skip_target() { # target rows message
     for c in $conns; do results+=("$1|$c|$2|$3"); done
 }
 
-run_nginx() {
-    local port d=$tmp/nginx
+# A self-signed P-256 certificate for 127.0.0.1, once per run (nginx-tls and kiln-secure).
+make_cert() {
+    [[ -f $tmp/tls/cert.pem ]] && return 0
+    mkdir -p "$tmp/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$tmp/tls/key.pem" -out "$tmp/tls/cert.pem" 2>/dev/null
+}
+
+run_nginx() { # target name, "tls" for HTTPS
+    local target=${1:-nginx} tls=${2:-} port d=$tmp/${1:-nginx} listen scheme=http
     port=$(free_port)
     mkdir -p "$d"
+    listen="listen 127.0.0.1:$port;"
+    if [[ $tls == tls ]]; then
+        make_cert
+        listen="listen 127.0.0.1:$port ssl; ssl_certificate $tmp/tls/cert.pem;
+        ssl_certificate_key $tmp/tls/key.pem; ssl_protocols TLSv1.3;"
+        scheme=https
+    fi
     cat >"$d/nginx.conf" <<EOF
 # nginx.conf — written by bench/serve/run.sh: a fixed JSON prediction, the loopback ceiling.
 worker_processes auto;
@@ -253,7 +275,7 @@ http {
     uwsgi_temp_path $d/uwsgi;
     scgi_temp_path $d/scgi;
     server {
-        listen 127.0.0.1:$port;
+        $listen
         location / { return 200 '{"prediction":1.0,"confidence":0.97}'; }
     }
 }
@@ -263,10 +285,36 @@ EOF
     if ! wait_ready "$port" "$server_pid" 10; then
         cat "$d/error.log" "$d/stdout.log" >&2 2>/dev/null || true
         stop_server
-        skip_target nginx 1 "failed: nginx did not start"
+        skip_target "$target" 1 "failed: nginx did not start"
         return 0
     fi
-    bench_target nginx "http://127.0.0.1:$port/predict" "$work/predict.json" 1
+    bench_target "$target" "$scheme://127.0.0.1:$port/predict" "$work/predict.json" 1
+    stop_server
+}
+
+# kiln locked down as docs/security.md says: HTTPS, a predictor key on every request (checked
+# against the registry's argon2id hash once, then from the cache), rate limits evaluated on
+# every request.
+run_kiln_secure() {
+    [[ -x $kiln ]] || return 0
+    make_cert
+    local port home=$tmp/secure-home key
+    port=$(free_port)
+    mkdir -p "$home"
+    key=$(KILN_HOME=$home "$kiln" keys create --name bench --role predictor 2>/dev/null)
+    KILN_HOME=$home "$kiln" serve --listen "127.0.0.1:$port" --model "demo=$work/model-ref.kiln" \
+        --set tls_cert_file="$tmp/tls/cert.pem" --set tls_key_file="$tmp/tls/key.pem" \
+        --set rate_limit_predictor=1000000/s --set rate_limit_per_address=1000000/s \
+        >"$tmp/kiln-secure.log" 2>&1 &
+    server_pid=$!
+    if [[ -z $key ]] || ! wait_ready "$port" "$server_pid" 30; then
+        tail -n 20 "$tmp/kiln-secure.log" >&2 || true
+        stop_server
+        skip_target kiln-secure 1 "failed: kiln serve did not start"
+        return 0
+    fi
+    BENCH_AUTH=$key bench_target kiln-secure "https://127.0.0.1:$port/predict" \
+        "$work/predict.json" 1
     stop_server
 }
 
@@ -354,8 +402,12 @@ for t in $targets; do
     kiln) run_kiln ;;
     kiln-nomon) run_kiln_nomon ;;
     fastapi) run_fastapi ;;
+    secure)
+        run_nginx nginx-tls tls
+        run_kiln_secure
+        ;;
     *)
-        echo "serve bench: unknown target '$t' (nginx, kiln, kiln-nomon, fastapi)" >&2
+        echo "serve bench: unknown target '$t' (nginx, kiln, kiln-nomon, fastapi, secure)" >&2
         exit 2
         ;;
     esac
@@ -395,6 +447,7 @@ table=$tmp/serve.md
         fi
         read -r _ n d p50 p99 ticks errs <<<"$s"
         ng=$(rps_of nginx "$c")
+        [[ $t == kiln-secure ]] && ng=$(rps_of nginx-tls "$c")
         fa=$(rps_of fastapi "$c")
         kiln_row=0
         [[ $t == kiln* ]] && kiln_row=1
@@ -410,7 +463,8 @@ table=$tmp/serve.md
     done
     echo
     echo "Ratios are requests/s of the Kiln row over the peer's at the same connection count" \
-        "(kiln-batch answers 64 rows per request: compare its rows/s). Server CPU is utime+stime" \
+        "(kiln-secure's × nginx is against nginx-tls, both HTTPS;" \
+        "kiln-batch answers 64 rows per request: compare its rows/s). Server CPU is utime+stime" \
         "of the server process and its children (nginx: master + workers) from /proc, at" \
         "$((1000 / hz)) ms resolution, divided by the requests of the run."
 } >"$table"
