@@ -122,6 +122,13 @@ n_ok = sum(s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer 
 per = (time.time() - t0) / 200
 check(f"a checked key is remembered: 200 requests at {per * 1000:.2f} ms each (argon2id runs once)",
       n_ok == 200 and per < 0.02, per)
+guesses = [predictor[:-6] + os.urandom(3).hex() for _ in range(40)]
+t0 = time.time()
+codes = [s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + g}).status_code
+         for g in guesses]
+per = (time.time() - t0) / len(guesses)
+check(f"40 different wrong secrets for a key already checked: 401 at {per * 1000:.2f} ms each "
+      "(no argon2id run, which takes 30+ ms)", codes == [401] * 40 and per < 0.01, (codes[:3], per))
 
 # ---- the audit log ----------------------------------------------------------------------------
 time.sleep(1.1)  # failures are recorded at most 10 a second: start a fresh second
