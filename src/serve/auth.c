@@ -31,8 +31,8 @@ struct kauth {
     pthread_mutex_t lock; /* guards the table and the entries' remembered hashes */
     pthread_cond_t argon_free;
     pthread_mutex_t reg_lock; /* the registry handle: refresher and audit appends */
-    int64_t audit_second;     /* the second audit_count counts in */
-    int audit_count;
+    double audit_tokens;      /* failure records that may be written now (a token bucket) */
+    int64_t audit_at_ms;      /* when audit_tokens was last refilled */
     unsigned long long audit_dropped;
     int argon_running;
     entry *keys;
@@ -259,18 +259,32 @@ kstatus kauth_check(kauth *a, const char *authorization, const char *api_key, in
     return st;
 }
 
-/* At most AUDIT_PER_SECOND failures a second reach the log, so a flood of bad credentials
- * cannot fill the disk; the rest are counted in the next record's detail. */
-#define AUDIT_PER_SECOND 10
+/* Failure records come from a token bucket: AUDIT_BURST at once, then AUDIT_PER_SECOND, so a
+ * sustained flood of bad credentials adds at most 86 400 records a day (about 25 MB) rather than
+ * filling the disk; the failures not recorded are counted in the next record's detail. */
+#define AUDIT_BURST 10.0
+#define AUDIT_PER_SECOND 1.0
+
+/* Whether a failure record may be written now (lock held). */
+static int audit_token(kauth *a, int64_t now_ms)
+{
+    if (a->audit_at_ms == 0) a->audit_tokens = AUDIT_BURST;
+    if (now_ms > a->audit_at_ms) {
+        a->audit_tokens += (double)(now_ms - a->audit_at_ms) / 1000.0 * AUDIT_PER_SECOND;
+        if (a->audit_tokens > AUDIT_BURST) a->audit_tokens = AUDIT_BURST;
+        a->audit_at_ms = now_ms;
+    }
+    if (a->audit_tokens < 1.0) return 0;
+    a->audit_tokens -= 1.0;
+    return 1;
+}
 
 void kauth_audit_failure(kauth *a, const char *actor, const char *client, const char *reason,
                          int64_t now_ms)
 {
     if (!a || !a->reg) return;
     pthread_mutex_lock(&a->lock);
-    int64_t sec = now_ms / 1000;
-    if (sec != a->audit_second) a->audit_second = sec, a->audit_count = 0;
-    int write = a->audit_count++ < AUDIT_PER_SECOND;
+    int write = audit_token(a, now_ms);
     unsigned long long dropped = write ? a->audit_dropped : 0;
     if (write)
         a->audit_dropped = 0;

@@ -43,7 +43,8 @@ kstatus kauth_check(kauth *a, const char *authorization, const char *api_key, in
 
 /* Records a refused request in the audit log, outcome denied, with the client address and the
  * reason (never the credential): auth.failure for an unauthenticated caller (actor NULL),
- * auth.forbidden for a known one without the right. At most 10 records a second. */
+ * auth.forbidden for a known one without the right. At most 10 records at once, then one a
+ * second; the next record written counts the failures left out. */
 void kauth_audit_failure(kauth *a, const char *actor, const char *client, const char *reason,
                          int64_t now_ms);
 

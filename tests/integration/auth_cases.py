@@ -131,7 +131,7 @@ check(f"40 different wrong secrets for a key already checked: 401 at {per * 1000
       "(no argon2id run, which takes 30+ ms)", codes == [401] * 40 and per < 0.01, (codes[:3], per))
 
 # ---- the audit log ----------------------------------------------------------------------------
-time.sleep(1.1)  # failures are recorded at most 10 a second: start a fresh second
+time.sleep(1.1)  # failure records: 10 at once, then 1 a second; the guesses above used them up
 s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + wrong})
 au = kiln("audit", "list", "--json")
 records = json.loads(au.stdout) if au.returncode == 0 else []
@@ -146,6 +146,19 @@ check("refused credentials are audited: address, outcome denied, the reason",
       fails and all(r["address"] == "127.0.0.1" and r["outcome"] == "denied" for r in fails) and
       any("no credentials" in r["detail"] for r in fails) and any("wrong key" in r["detail"] for r in fails),
       fails[:3])
+t0 = time.time()
+while time.time() - t0 < 3.0:  # 20 refused requests a second for 3 s
+    s.post(url + "/predict", json=ROW)
+    time.sleep(0.05)
+time.sleep(1.1)
+s.post(url + "/predict", json=ROW)
+after = [r for r in json.loads(kiln("audit", "list", "--json").stdout or "[]")
+         if r["action"] == "auth.failure"][len(fails):]
+left_out = [int(m.group(1)) for r in after
+            for m in [re.search(r"\((\d+) more failures before this one not recorded\)", r["detail"])] if m]
+check("a flood of failures (20/s for 3 s) is recorded at most 10 at once, then 1 a second, and "
+      "the next record counts the rest", 3 <= len(after) <= 16 and sum(left_out) >= 40,
+      (len(after), left_out))
 forb = by_action.get("auth.forbidden", [])
 check("a key without the right is audited under its name",
       any(r["actor"] == "dash" and "POST /predict" in r["detail"] for r in forb), forb[:3])
