@@ -180,7 +180,17 @@ static void peer_address(struct MHD_Connection *conn, char *out, size_t size)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, const req_state *st, khttp_resp *r)
+/* Every answer: no MIME sniffing, no caching of predictions or errors by browsers and proxies
+ * (OWASP's REST headers), and over HTTPS a year of HSTS. */
+static void security_headers(struct MHD_Response *resp, int tls)
+{
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (tls) MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, const req_state *st, khttp_resp *r,
+                                 int tls)
 {
     struct MHD_Response *resp;
     if (r->body.data) {
@@ -195,6 +205,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, const req_state *s
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");
     MHD_add_response_header(resp, "X-Request-Id", st->request_id);
+    security_headers(resp, tls);
     for (int i = 0; i < r->n_headers; i++)
         MHD_add_response_header(resp, r->header_names[i], r->header_values[i]);
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, resp);
@@ -242,7 +253,7 @@ static enum MHD_Result respond(kserver *s, struct MHD_Connection *conn, req_stat
             router_dispatch(s->ctx, &q, &r);
     }
     record(s, st, &r);
-    enum MHD_Result ok = send_resp(conn, st, &r);
+    enum MHD_Result ok = send_resp(conn, st, &r, s->tls != NULL);
     st->answered = 1;
     set_state(s, st->conn, 2);
     if (s->o.access_log) log_request(s, st, method, url, &r);

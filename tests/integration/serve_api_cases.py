@@ -491,6 +491,14 @@ def rid_insane():
                f"{bad_id!r} -> {got!r}")
 
 
+def security_headers():
+    for r in (get("/health"), post("/predict", {"features": ROW}), get("/nosuch"),
+              post("/predict", None, raw=b"{bad")):
+        expect(r.headers.get("X-Content-Type-Options") == "nosniff" and
+               r.headers.get("Cache-Control") == "no-store", (r.status_code, dict(r.headers)))
+        expect("Strict-Transport-Security" not in r.headers, "HSTS over plain HTTP")
+
+
 def access_log_line():
     rid = "alog-%d" % os.getpid()
     post("/models/demo/predict", {"features": ROW}, headers={"X-Request-Id": rid})
@@ -528,6 +536,8 @@ def access_log_all_json():
 check_call("X-Request-Id: a sane id is echoed", rid_echo)
 check_call("X-Request-Id: absent -> a fresh id per request is returned", rid_generated)
 check_call("X-Request-Id: an insane id (space, 65 chars, ;, \") is replaced, not echoed", rid_insane)
+check_call("every answer, errors too, says nosniff and no-store; no HSTS over plain HTTP",
+           security_headers)
 check_call("access log: one JSON line per request with every field (known request id)",
            access_log_line)
 check_call("access log: every line is UTF-8 JSON (after hostile paths too)", access_log_all_json)

@@ -50,6 +50,10 @@ check "the predictor key gets a prediction (200)" \
   code 200 -H "Authorization: Bearer $(cat shop-app.key)" "${predict[@]}"
 check "… and the answer is a prediction of model churn" grep -q '"model":"churn"' out.json
 check "no credentials: 401" code 401 "${predict[@]}"
+check "HTTPS answers carry HSTS, nosniff and no-store" bash -c "curl -s -D - -o /dev/null \
+  --cacert server.pem '${url/127.0.0.1/localhost}/health' | tr -d '\r' | grep -c \
+  -e '^Strict-Transport-Security: max-age=31536000' -e '^X-Content-Type-Options: nosniff' \
+  -e '^Cache-Control: no-store' | grep -qx 3"
 check "the viewer key: 403" code 403 -H "Authorization: Bearer $(cat grafana.key)" "${predict[@]}"
 check "the viewer key reads /metrics" code 200 -H "X-API-Key: $(cat grafana.key)" \
   "${url/127.0.0.1/localhost}/metrics"
