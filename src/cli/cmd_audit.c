@@ -155,8 +155,8 @@ static int audit_verify(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == OPT_PIN)
-            pin = optarg;
+        if (c == OPT_PIN) /* HASH, or the whole 'N HASH' line that 'head' prints */
+            pin = strrchr(optarg, ' ') ? strrchr(optarg, ' ') + 1 : optarg;
         else if (!cli_reg_option(c, optarg, &o))
             return cli_usage("audit verify", "unknown option");
     }

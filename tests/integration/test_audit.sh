@@ -124,6 +124,7 @@ suite_pin() { # a head kept elsewhere catches the newest records removed from bo
     bash -c "[ \"\$('$kiln' audit head | cut -d' ' -f1)\" = 9 ] && code 0 k audit verify && says 'head hash: $head'"
   check "head --json" bash -c "'$kiln' audit head --json | $py -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[\"seq\"]==9 and d[\"hash\"]==\"$head\" else 1)'"
   check "verify --pin HEAD: intact" code 0 k audit verify --pin "$head"
+  check "verify --pin takes head's whole 'N HASH' line too" code 0 k audit verify --pin "$(k audit head)"
   k models tag demo stage=pinned >/dev/null
   check "the log grows past the pin: still intact" code 0 k audit verify --pin "$head"
   sql "DELETE FROM audit_log WHERE seq >= 9" >/dev/null
