@@ -74,7 +74,8 @@ static int split_quoted(const char **pp, const char *end, csv_record *r, size_t 
         const char *content = escaped ? unescape(r, start, len, &out_len, used) : start;
         if (!content) return kerr_set(e, K_NOMEM, "out of memory"), -1;
         p = q + 1;
-        if (p < end && *p != ',' && *p != '\n' && *p != '\r')
+        /* a record ends at a line feed only (CRLF included): a bare CR here is text */
+        if (p < end && *p != ',' && *p != '\n' && !(*p == '\r' && (p + 1 == end || p[1] == '\n')))
             return kerr_set(e, K_FORMAT, "unexpected text after a closing quote"), -1;
         *pp = p;
         return push_field(r, content, out_len, e);
@@ -175,21 +176,31 @@ static char *buffer_get(csv_source *s, size_t n)
 }
 
 /* Offset just past the last record boundary in data[0..len), or 0 when there is none. Blocks
- * start on a record boundary, so quote parity starts even; a block without quotes (the common
- * case for numeric data) needs only a reverse search for the last newline. */
+ * start on a record boundary; a block without quotes (the common case for numeric data) needs
+ * only a reverse search for the last newline. Otherwise quotes are followed as csv_split reads
+ * them: a quote opens a quoted field only at a field's start (elsewhere it is text), and ""
+ * inside one is an escaped quote; so blocks are cut at the same record ends whatever their
+ * size, malformed input included. */
 static size_t last_boundary(const char *data, size_t len)
 {
     if (!memchr(data, '"', len)) {
         const char *nl = memrchr(data, '\n', len);
         return nl ? (size_t)(nl - data) + 1 : 0;
     }
+    enum { FIELD_START, UNQUOTED, QUOTED, CLOSED } st = FIELD_START;
     size_t cut = 0;
-    int in_quotes = 0;
     for (size_t i = 0; i < len; i++) {
-        if (data[i] == '"')
-            in_quotes = !in_quotes;
-        else if (data[i] == '\n' && !in_quotes)
-            cut = i + 1;
+        char ch = data[i];
+        if (st == QUOTED) {
+            if (ch == '"') st = CLOSED;
+        } else if (ch == '"' && (st == FIELD_START || st == CLOSED)) {
+            st = QUOTED; /* a quoted field opens, or "" goes on inside one */
+        } else if (ch == ',' || ch == '\n') {
+            st = FIELD_START;
+            if (ch == '\n') cut = i + 1;
+        } else {
+            st = UNQUOTED;
+        }
     }
     return cut;
 }
