@@ -289,7 +289,7 @@ static void reload(running *r)
     if (tls_failed)
         event(NULL, 0, e.msg);
     else if (kserver_tls(r->srv))
-        event(NULL, 2, "SIGHUP: TLS certificate reloaded");
+        event(NULL, 2, "SIGHUP: TLS certificate reloaded (with its key and any client CA file)");
     if (r->a->config_path) sha256_file_hex(r->a->config_path, sum, NULL);
     int edited = r->a->config_path && strcmp(sum, r->config_sum) != 0;
     if (edited)

@@ -15,6 +15,29 @@
 
 #define POLL_MS 500
 #define MAX_ARGON 2
+/* argon2id checks (a key's first use, or a guess at a never-used key's secret) come from a
+ * token bucket: ARGON_BURST at once, then ARGON_PER_SECOND (at ~30 ms each, under a core). */
+#define ARGON_BURST 20.0
+#define ARGON_PER_SECOND 20.0
+
+/* A token bucket (for rates of rare events; callers hold the lock). */
+typedef struct {
+    double tokens;
+    int64_t at_ms; /* last refill; 0: never used, full */
+} bucket;
+
+static int bucket_take(bucket *b, double burst, double per_s, int64_t now_ms)
+{
+    if (b->at_ms == 0) b->tokens = burst, b->at_ms = now_ms;
+    if (now_ms > b->at_ms) {
+        b->tokens += (double)(now_ms - b->at_ms) / 1000.0 * per_s;
+        if (b->tokens > burst) b->tokens = burst;
+        b->at_ms = now_ms;
+    }
+    if (b->tokens < 1.0) return 0;
+    b->tokens -= 1.0;
+    return 1;
+}
 
 typedef struct {
     kkey k;
@@ -31,9 +54,9 @@ struct kauth {
     pthread_mutex_t lock; /* guards the table and the entries' remembered hashes */
     pthread_cond_t argon_free;
     pthread_mutex_t reg_lock; /* the registry handle: refresher and audit appends */
-    double audit_tokens;      /* failure records that may be written now (a token bucket) */
-    int64_t audit_at_ms;      /* when audit_tokens was last refilled */
+    bucket audit_budget; /* failure records that may be written */
     unsigned long long audit_dropped;
+    bucket argon_budget; /* argon2id checks that may run */
     int argon_running;
     entry *keys;
     int n_keys;
@@ -201,6 +224,8 @@ static kstatus verify(kauth *a, const char *key, const char *id, const unsigned 
      * spend 50 ms of CPU per guess. */
     if (!ok && (*has || (x->has_bad && !sodium_memcmp(x->bad, sum, 32))))
         return kerr_set(e, K_INVALID, "wrong key");
+    if (!ok && !bucket_take(&a->argon_budget, ARGON_BURST, ARGON_PER_SECOND, now_ms))
+        return kerr_set(e, K_BUSY, "too many first-time key checks; retry in a second");
     if (!ok) {
         char hash[160];
         memcpy(hash, old ? x->k.old_hash : x->k.hash, sizeof hash);
@@ -265,26 +290,13 @@ kstatus kauth_check(kauth *a, const char *authorization, const char *api_key, in
 #define AUDIT_BURST 10.0
 #define AUDIT_PER_SECOND 1.0
 
-/* Whether a failure record may be written now (lock held). */
-static int audit_token(kauth *a, int64_t now_ms)
-{
-    if (a->audit_at_ms == 0) a->audit_tokens = AUDIT_BURST;
-    if (now_ms > a->audit_at_ms) {
-        a->audit_tokens += (double)(now_ms - a->audit_at_ms) / 1000.0 * AUDIT_PER_SECOND;
-        if (a->audit_tokens > AUDIT_BURST) a->audit_tokens = AUDIT_BURST;
-        a->audit_at_ms = now_ms;
-    }
-    if (a->audit_tokens < 1.0) return 0;
-    a->audit_tokens -= 1.0;
-    return 1;
-}
 
 void kauth_audit_failure(kauth *a, const char *actor, const char *client, const char *reason,
                          int64_t now_ms)
 {
     if (!a || !a->reg) return;
     pthread_mutex_lock(&a->lock);
-    int write = audit_token(a, now_ms);
+    int write = bucket_take(&a->audit_budget, AUDIT_BURST, AUDIT_PER_SECOND, now_ms);
     unsigned long long dropped = write ? a->audit_dropped : 0;
     if (write)
         a->audit_dropped = 0;

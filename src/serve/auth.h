@@ -37,7 +37,8 @@ int kauth_enabled(kauth *a);
 /* Checks the credentials of a request (either header may be NULL) at time now_ms.
  * K_OK and *who filled; K_INVALID (401) with a reason that never contains the key:
  * "no credentials", "unknown key", "key revoked", "key expired", "wrong key", or why a JWT was
- * refused ("token expired", "signature does not verify", …). */
+ * refused ("token expired", "signature does not verify", …); K_BUSY (503, retry) when a
+ * key's first check would exceed the argon2id budget (20 at once, then 20 a second). */
 kstatus kauth_check(kauth *a, const char *authorization, const char *api_key, int64_t now_ms,
                     kauth_who *who, kerr *e);
 

@@ -160,8 +160,14 @@ static int allowed(kserve_ctx *c, const khttp_req *q, khttp_resp *r, const route
     }
     kauth_who who;
     kerr e = {0};
-    if (kauth_check(c->auth, khttp_header(q, "Authorization"), khttp_header(q, "X-API-Key"),
-                    now_ms(), &who, &e)) {
+    kstatus st = kauth_check(c->auth, khttp_header(q, "Authorization"),
+                             khttp_header(q, "X-API-Key"), now_ms(), &who, &e);
+    if (st == K_BUSY) { /* the argon2id budget is spent: not a verdict on the credential */
+        khttp_add_header(r, "Retry-After", "1");
+        khttp_error(r, 503, "auth_busy", "%s", e.msg);
+        return 0;
+    }
+    if (st) {
         khttp_add_header(r, "WWW-Authenticate", "Bearer realm=\"kiln\"");
         khttp_error(r, 401, "unauthorized", "authentication failed: %s", e.msg);
         kauth_audit_failure(c->auth, NULL, q->client, e.msg, now_ms());

@@ -6,6 +6,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import requests
@@ -130,6 +131,39 @@ per = (time.time() - t0) / len(guesses)
 check(f"40 different wrong secrets for a key already checked: 401 at {per * 1000:.2f} ms each "
       "(no argon2id run, which takes 30+ ms)", codes == [401] * 40 and per < 0.01, (codes[:3], per))
 
+# Guesses at a key nobody has used yet each need an argon2id run: those come from a budget (20
+# at once, then 20 a second), beyond which the answer is 503 + Retry-After, not a verdict.
+fresh = key("fresh", "predictor")
+time.sleep(1.2)  # the server picks the new key up
+guesses = [fresh[:-6] + os.urandom(3).hex() for _ in range(80)]
+answers = []
+
+
+def guess_some(chunk):
+    with requests.Session() as g:
+        for k in chunk:
+            r = g.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + k})
+            answers.append((r.status_code, r.headers.get("Retry-After")))
+
+
+t0 = time.time()
+workers = [threading.Thread(target=guess_some, args=(guesses[i::4],)) for i in range(4)]
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+spent = time.time() - t0
+checked = sum(1 for code, _ in answers if code == 401)
+busy = [ra for code, ra in answers if code == 503]
+check(f"80 guesses at a never-used key in {spent:.2f} s: {checked} argon2id checks (budget 20 + "
+      f"20/s), {len(busy)} answered 503 with Retry-After",
+      len(answers) == 80 and checked + len(busy) == 80 and checked <= 20 + 20 * spent + 2 and
+      set(busy) <= {"1"},
+      (checked, len(busy), spent))
+time.sleep(1.1)
+r = s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + fresh})
+check("… and the key's holder gets in once the budget refills", r.status_code == 200, r.text)
+
 # ---- the audit log ----------------------------------------------------------------------------
 time.sleep(1.1)  # failure records: 10 at once, then 1 a second; the guesses above used them up
 s.post(url + "/predict", json=ROW, headers={"Authorization": "Bearer " + wrong})
@@ -139,7 +173,7 @@ by_action = {}
 for rec in records:
     by_action.setdefault(rec["action"], []).append(rec)
 check("key creation is audited (actor, object, role)",
-      sorted(r["object"] for r in by_action.get("key.create", [])) == ["app", "dash", "demo-only", "ops", "root"]
+      sorted(r["object"] for r in by_action.get("key.create", [])) == ["app", "dash", "demo-only", "fresh", "ops", "root"]
       and all(r["actor"] == "tester" for r in by_action["key.create"]), by_action.get("key.create"))
 fails = by_action.get("auth.failure", [])
 check("refused credentials are audited: address, outcome denied, the reason",
