@@ -19,7 +19,7 @@
 /* Writes text to a fresh temporary file; its path goes to path (64 bytes). */
 static void write_file(char *path, const char *text)
 {
-    strcpy(path, "/tmp/kiln-csv-table-XXXXXX");
+    snprintf(path, 64, "/tmp/kiln-csv-table-XXXXXX");
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     size_t len = strlen(text);
@@ -134,10 +134,11 @@ static void test_header_only(void **state)
  * block once replaced the flags, inf included). */
 static void test_flags_across_blocks(void **state)
 {
-    char text[4096] = "v\n1e400\n";
+    char text[4096];
+    size_t n = (size_t)snprintf(text, sizeof text, "v\n1e400\n");
     for (int i = 0; i < 100; i++)
-        strcat(text, "1.5\n");
-    strcat(text, "x\n");
+        n += (size_t)snprintf(text + n, sizeof text - n, "1.5\n");
+    snprintf(text + n, sizeof text - n, "x\n");
     kerr e = {0};
     csv_table_opts tiny = {.block_size = 64};
     csv_table *t = load_text(text, &tiny, 2, &e);
@@ -191,11 +192,11 @@ static void test_fast_path_off_is_equal(void **state)
     csv_table_free(b);
     csv_table_free(c);
     text[n - 1] = 0; /* the last record loses its line end: the same */
-    strcpy(strstr(text, "\n1.1,") + 1,
-           "1,2\n"); /* the wrong field count on line 4 (line 3 is blank) */
+    char *line4 = strstr(text, "\n1.1,") + 1; /* the wrong field count on line 4 (3 is blank) */
+    snprintf(line4, sizeof text - (size_t)(line4 - text), "1,2\n");
     assert_null(load_text(text, NULL, 2, &e));
     char msg[KERR_MSG_MAX];
-    strcpy(msg, strstr(e.msg, " "));
+    snprintf(msg, sizeof msg, "%s", strstr(e.msg, " "));
     assert_string_equal(msg, " line 4: has 2 fields, the header has 4");
     assert_null(load_text(text, &slow, 1, &e));
     assert_string_equal(strstr(e.msg, " "), msg);
