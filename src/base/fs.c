@@ -24,6 +24,24 @@ static int open_regular(const char *path, struct stat *st, kerr *e)
     return fd;
 }
 
+#define SECRET_FILE_MAX 65536
+
+kstatus fs_read_secret_line(const char *path, char *out, size_t cap, kerr *e)
+{
+    char *text = NULL;
+    size_t len = 0;
+    out[0] = 0;
+    kstatus st = fs_read_all(path, SECRET_FILE_MAX, &text, &len, e);
+    if (st) return st;
+    size_t n = strcspn(text, "\r\n");
+    if (n > 0 && n < cap) memcpy(out, text, n), out[n] = 0;
+    explicit_bzero(text, len);
+    free(text);
+    if (n == 0) return kerr_set(e, K_INVALID, "%s: the first line is empty", path);
+    if (n >= cap) return kerr_set(e, K_LIMIT, "%s: the first line is too long", path);
+    return K_OK;
+}
+
 kstatus fs_read_all(const char *path, size_t max, char **out, size_t *len, kerr *e)
 {
     struct stat st;

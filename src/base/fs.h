@@ -10,6 +10,12 @@
  * larger than `max` fail with K_LIMIT. Caller frees *out with free(). */
 kstatus fs_read_all(const char *path, size_t max, char **out, size_t *len, kerr *e);
 
+/* The first line of a secret file (a password or passphrase; the line end is not part of it)
+ * into out[cap], NUL-terminated; every other copy of the file's bytes is wiped. K_INVALID when
+ * the first line is empty, K_LIMIT when it does not fit (messages name `path`, never the
+ * secret). The caller wipes out when done. */
+kstatus fs_read_secret_line(const char *path, char *out, size_t cap, kerr *e);
+
 /* A read-only mapping of a whole file. */
 typedef struct {
     const unsigned char *data;

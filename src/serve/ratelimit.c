@@ -48,6 +48,8 @@ typedef struct {
     redisContext *c;
 } rconn;
 
+#define PASSWORD_MAX 1024 /* bytes of a Redis password, NUL included */
+
 struct krl {
     stripe stripes[N_STRIPES];
     krl_limit per_address, per_role[5];
@@ -59,7 +61,7 @@ struct krl {
     void *log_ctx;
     int redis; /* buckets in Redis */
     char host[256], user[128];
-    char *password; /* Redis AUTH, wiped when freed; NULL = none */
+    char password[PASSWORD_MAX]; /* Redis AUTH, wiped when freed; "" = none */
     int port, db;
     char sha[41]; /* SHA-1 of SCRIPT, for EVALSHA */
     rconn conns[N_CONNS];
@@ -365,7 +367,7 @@ static redisContext *redis_connect(krl *rl, char *why, size_t size)
         return NULL;
     }
     redisSetTimeout(c, tv);
-    if (rl->password && !authenticate(rl, c, why, size)) {
+    if (rl->password[0] && !authenticate(rl, c, why, size)) {
         redisFree(c);
         return NULL;
     }
@@ -465,33 +467,16 @@ static kstatus init_stripes(krl *rl, size_t max_buckets)
     return K_OK;
 }
 
-#define PASSWORD_MAX 4096
 
 /* The password file's first line, kept in memory that is wiped when freed. */
 static kstatus read_password(krl *rl, const char *path, kerr *e)
 {
-    char *text = NULL;
-    size_t len = 0;
-    kstatus st = fs_read_all(path, PASSWORD_MAX, &text, &len, e);
-    if (st) {
-        kerr_prefix(e, "rate_limit_redis_password_file");
-        return st;
-    }
-    len = strcspn(text, "\r\n");
-    text[len] = 0;
-    if (!len) {
-        free(text);
-        return kerr_set(e, K_INVALID, "rate_limit_redis_password_file %s is empty", path);
-    }
-    if (!rl->redis) {
-        OPENSSL_cleanse(text, len);
-        free(text);
+    if (!rl->redis)
         return kerr_set(e, K_INVALID,
-                        "rate_limit_redis_password_file is set without "
-                        "rate_limit_redis");
-    }
-    rl->password = text;
-    return K_OK;
+                        "rate_limit_redis_password_file is set without rate_limit_redis");
+    kstatus st = fs_read_secret_line(path, rl->password, sizeof rl->password, e);
+    if (st) kerr_prefix(e, "rate_limit_redis_password_file");
+    return st;
 }
 
 static kstatus apply_options(krl *rl, const krl_options *o, kerr *e)
@@ -561,8 +546,7 @@ void krl_free(krl *rl)
         redisFree(rl->conns[i].c);
         pthread_mutex_destroy(&rl->conns[i].lock);
     }
-    if (rl->password) OPENSSL_cleanse(rl->password, strlen(rl->password));
-    free(rl->password);
+    OPENSSL_cleanse(rl->password, sizeof rl->password);
     free(rl);
 }
 

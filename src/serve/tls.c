@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/fs.h"
+
 #define MAX_CHAIN 16
 #define PATH_MAX_LEN 4096
 #define PASS_MAX 1024
@@ -94,22 +96,9 @@ static int pem_encrypted(const gnutls_datum_t *d)
 /* The first line of the password file into pass[PASS_MAX]; the file's bytes are wiped. */
 static kstatus read_pass(const char *path, char *pass, kerr *e)
 {
-    gnutls_datum_t d;
-    kstatus st = read_file("tls_key_password_file", path, &d, e);
-    if (st) return st;
-    size_t n = 0;
-    while (n < d.size && d.data[n] != '\n' && d.data[n] != '\r' && d.data[n] != 0)
-        n++;
-    if (n > 0 && n < PASS_MAX) memcpy(pass, d.data, n);
-    pass[n < PASS_MAX ? n : 0] = 0;
-    gnutls_memset(d.data, 0, d.size);
-    gnutls_free(d.data);
-    if (n == 0)
-        return kerr_set(e, K_INVALID, "tls_key_password_file: %s: the first line is empty", path);
-    if (n >= PASS_MAX)
-        return kerr_set(e, K_INVALID, "tls_key_password_file: %s: the passphrase is too long",
-                        path);
-    return K_OK;
+    kstatus st = fs_read_secret_line(path, pass, PASS_MAX, e);
+    if (st) kerr_prefix(e, "tls_key_password_file");
+    return st;
 }
 
 static kstatus import_key(cred *c, const gnutls_datum_t *d, const char *pass, const char *path,

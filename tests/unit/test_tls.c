@@ -85,6 +85,7 @@ static int setup(void **state)
     make_pair("enc.pem", "enc.key", "correct horse", now - DAY, now + 30 * DAY);
     write_file("enc.pass", "correct horse\n", 14);
     write_file("wrong.pass", "battery staple\n", 15);
+    write_file("empty.pass", "\ncorrect horse\n", 15);
     write_file("garbage.pem", "not a certificate\n", 18);
     return 0;
 }
@@ -154,6 +155,9 @@ static void test_encrypted_key(void **state)
     refused(&o, K_INVALID, "set tls_key_password_file");
     o.key_password_file = path("wrong.pass");
     refused(&o, K_INVALID, "wrong passphrase");
+    o.key_password_file = path("empty.pass");
+    refused(&o, K_INVALID, "tls_key_password_file");
+    refused(&o, K_INVALID, "the first line is empty");
     o.key_password_file = path("enc.pass");
     ktls *t = NULL;
     kerr e = {0};
